@@ -1,0 +1,33 @@
+//! Caps on every input size and count, with where each number comes from.
+//!
+//! The Go reference has no limits at all (st-reference §1.4, §11.8). Ours are generous for real
+//! deployments and small enough that a hostile server cannot exhaust a 1 GiB machine.
+
+/// Largest descriptor (`NAME.json`) accepted. A descriptor holds one base64 PEM certificate
+/// (~1 KiB) and one signature (~90 B) per signer; 1 MiB fits hundreds of signers.
+pub const MAX_DESCRIPTOR_BYTES: usize = 1 << 20;
+
+/// Most signatures in one descriptor. Thresholds in practice are 1..5 signers.
+pub const MAX_SIGNATURES: usize = 64;
+
+/// Largest single certificate PEM inside a descriptor or a root file.
+pub const MAX_CERTIFICATE_BYTES: usize = 16 << 10;
+
+/// Largest `manifest.json` accepted (it holds a label, two paths and a command line).
+pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
+
+/// Largest kernel command line carried in a manifest (Linux x86 `COMMAND_LINE_SIZE` is 2048;
+/// newer kernels allow more, so leave headroom).
+pub const MAX_CMDLINE_BYTES: usize = 16 << 10;
+
+/// Largest trust policy JSON (`trust_policy.json`).
+pub const MAX_TRUST_POLICY_BYTES: usize = 64 << 10;
+
+/// Largest host config JSON (initramfs file or `STHostConfig` EFI variable).
+pub const MAX_HOST_CONFIG_BYTES: usize = 64 << 10;
+
+/// Largest root certificate file (`ospkg_signing_root.pem`, `tls_roots.pem`).
+pub const MAX_ROOTS_FILE_BYTES: usize = 1 << 20;
+
+/// Most certificates in a root file.
+pub const MAX_ROOT_CERTIFICATES: usize = 256;
