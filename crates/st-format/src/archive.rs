@@ -15,3 +15,28 @@ pub trait ReadAt {
 pub struct ArchiveError;
 pub struct ArchiveIndex;
 pub struct ArchiveWriter;
+#[derive(Default)]
+pub struct ArchiveLimits;
+#[derive(Debug)]
+pub struct OsPackageLayout;
+impl OsPackageLayout {
+    pub fn check<R: ReadAt + ?Sized>(_: &R, _: &ArchiveLimits) -> Result<Self, ArchiveError> {
+        Err(ArchiveError)
+    }
+    pub fn check_contents<R: ReadAt + ?Sized>(&self, _: &R) -> Result<(), ArchiveError> {
+        Err(ArchiveError)
+    }
+}
+impl ReadAt for [u8] {
+    fn len(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let o = usize::try_from(offset).map_err(io::Error::other)?;
+        let s = self
+            .get(o..o + buf.len())
+            .ok_or_else(|| io::Error::other("eof"))?;
+        buf.copy_from_slice(s);
+        Ok(())
+    }
+}

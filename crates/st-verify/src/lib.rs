@@ -1,1 +1,470 @@
-//! stub
+//! System Transparency OS package verification, written once.
+//!
+//! # Design overview
+//!
+//! [`verify`] (whole archive available, e.g. a file) and [`verify_hashed`] (archive hashed while
+//! it arrived, e.g. a download) run the complete acceptance path that stboot runs before it boots
+//! anything, and that `stmgr ospkg verify` runs for an operator:
+//!
+//! 1. `digest = SHA-256(archive bytes)`.
+//! 2. For every (certificate, signature) pair of the descriptor, in order
+//!    ([`check_signatures`]): the certificate parses; its key is Ed25519; it *is* a signing root,
+//!    or a signing root issued it (names match, root is a CA, the root's Ed25519 signature over
+//!    the certificate verifies); it and its root are valid at the time passed in; it is not a CA
+//!    unless it is a root; keyUsage (if present) allows digitalSignature; extendedKeyUsage (if
+//!    present) allows codeSigning or any usage; no unknown critical extension; the signature is
+//!    a valid Ed25519 signature over `digest`; and no earlier signature by the same *key* counted.
+//! 3. The package is accepted only when the [`Threshold`] is met.
+//! 4. Only then is the archive's structure trusted: [`st_format::archive::OsPackageLayout`]
+//!    checks the zip strictly, the manifest, kernel and initramfs, and every entry's CRC.
+//!
+//! The result is a [`VerifiedOsPackage`], which only this crate can make; a [`VerifyReport`]
+//! says for every signature whether it counted and why not.
+//!
+//! This crate does no network IO, touches no filesystem and never reads the clock: the caller
+//! passes bytes (or a [`ReadAt`] source), the roots and the time.
+
+mod cert;
+mod report;
+mod time;
+
+pub use cert::{RootsError, SigningRoots, Validity, parse_certificate_pems};
+pub use report::{SignatureOutcome, Signer, SkipReason, Threshold, VerifyReport};
+pub use time::UnixTime;
+
+use cert::CertFacts;
+use ring::digest::{Context, SHA256};
+use ring::signature::{ED25519, UnparsedPublicKey};
+use st_format::archive::{ArchiveError, ArchiveLimits, OsPackageLayout, ReadAt};
+use st_format::{Descriptor, SignatureEntry};
+use std::fmt;
+use std::io;
+
+/// SHA-256 of an OS package archive: the message every signature signs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveDigest([u8; 32]);
+
+impl ArchiveDigest {
+    /// The 32 digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// SHA-256 of an in-memory archive.
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut h = ArchiveHasher::new();
+        h.update(bytes);
+        h.finish()
+    }
+}
+
+impl fmt::Display for ArchiveDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for ArchiveDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ArchiveDigest({self})")
+    }
+}
+
+/// Incremental SHA-256, for hashing an archive as its bytes arrive.
+pub struct ArchiveHasher(Context);
+
+impl ArchiveHasher {
+    /// A fresh hasher.
+    pub fn new() -> Self {
+        Self(Context::new(&SHA256))
+    }
+    /// Feed bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    /// The digest of everything fed.
+    pub fn finish(self) -> ArchiveDigest {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        ArchiveDigest(out)
+    }
+}
+
+impl Default for ArchiveHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An archive held in memory together with the digest of exactly those bytes. The only way to
+/// make one is to hash the bytes, so a digest can never be paired with other bytes.
+pub struct HashedArchive {
+    bytes: Vec<u8>,
+    digest: ArchiveDigest,
+}
+
+impl HashedArchive {
+    /// Hash bytes already in memory.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let digest = ArchiveDigest::of(&bytes);
+        Self { bytes, digest }
+    }
+    /// The archive bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// SHA-256 of [`Self::bytes`].
+    pub fn digest(&self) -> ArchiveDigest {
+        self.digest
+    }
+    /// Give the bytes back.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// A `Write` sink that stores and hashes an archive as it arrives (a download).
+#[derive(Default)]
+pub struct HashingBuffer {
+    bytes: Vec<u8>,
+    hasher: ArchiveHasher,
+}
+
+impl HashingBuffer {
+    /// A sink with `capacity` bytes reserved (e.g. the Content-Length).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(capacity),
+            hasher: ArchiveHasher::new(),
+        }
+    }
+    /// Bytes received so far.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+    /// Nothing received yet.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+    /// Finish: the bytes and their digest.
+    pub fn finish(self) -> HashedArchive {
+        HashedArchive {
+            bytes: self.bytes,
+            digest: self.hasher.finish(),
+        }
+    }
+}
+
+impl io::Write for HashingBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a package is checked against.
+#[derive(Clone, Copy)]
+pub struct Policy<'a> {
+    /// Signing roots.
+    pub roots: &'a SigningRoots,
+    /// Signatures required.
+    pub threshold: Threshold,
+    /// The time certificates must be valid at.
+    pub now: UnixTime,
+    /// Caps for the archive reader.
+    pub limits: &'a ArchiveLimits,
+}
+
+/// Why a package was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not enough valid signatures. The report says why each one was skipped.
+    #[error("{report}")]
+    ThresholdNotMet {
+        /// Per-signature outcomes.
+        report: Box<VerifyReport>,
+    },
+    /// Signatures are fine but the archive is not a well-formed OS package.
+    #[error("archive: {error}")]
+    Archive {
+        /// Per-signature outcomes (the threshold was met).
+        report: Box<VerifyReport>,
+        /// What is wrong with the archive.
+        error: ArchiveError,
+    },
+    /// The archive could not be read.
+    #[error("reading archive: {0}")]
+    Io(#[source] io::Error),
+}
+
+impl VerifyError {
+    /// The signature report, when verification got that far.
+    pub fn report(&self) -> Option<&VerifyReport> {
+        match self {
+            Self::ThresholdNotMet { report } | Self::Archive { report, .. } => Some(report),
+            Self::Io(_) => None,
+        }
+    }
+}
+
+/// A package that passed every check. Only [`verify`] and [`verify_hashed`] make one.
+#[derive(Debug)]
+pub struct VerifiedOsPackage {
+    report: VerifyReport,
+    layout: OsPackageLayout,
+    digest: ArchiveDigest,
+}
+
+impl VerifiedOsPackage {
+    /// Per-signature outcomes.
+    pub fn report(&self) -> &VerifyReport {
+        &self.report
+    }
+    /// Manifest, kernel and initramfs entries of the verified archive.
+    pub fn layout(&self) -> &OsPackageLayout {
+        &self.layout
+    }
+    /// SHA-256 of the verified archive.
+    pub fn digest(&self) -> ArchiveDigest {
+        self.digest
+    }
+}
+
+/// `sha256:<hex>` of a raw Ed25519 public key: how reports name a signing key.
+pub fn key_fingerprint(key: &[u8; 32]) -> String {
+    format!("sha256:{}", ArchiveDigest::of(key))
+}
+
+/// Step 2 and 3 of the acceptance path: judge every signature over `digest`.
+pub fn check_signatures(
+    descriptor: &Descriptor,
+    digest: &ArchiveDigest,
+    roots: &SigningRoots,
+    threshold: Threshold,
+    now: UnixTime,
+) -> VerifyReport {
+    let mut counted: Vec<([u8; 32], usize)> = Vec::new();
+    let outcomes = descriptor
+        .entries()
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let (signer, result) = check_one(entry, digest, roots, now);
+            let verdict = result.and_then(|key| match counted.iter().find(|(k, _)| *k == key) {
+                Some(&(_, first)) => Err(SkipReason::DuplicateSigner { first }),
+                None => {
+                    counted.push((key, index));
+                    Ok(())
+                }
+            });
+            SignatureOutcome {
+                index,
+                signer,
+                verdict,
+            }
+        })
+        .collect();
+    VerifyReport {
+        outcomes,
+        threshold,
+        time: now,
+        archive_sha256: digest.to_string(),
+    }
+}
+
+fn ed25519_ok(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
+    UnparsedPublicKey::new(&ED25519, key)
+        .verify(msg, sig)
+        .is_ok()
+}
+
+/// Judge one entry. On success returns the signer's key (for de-duplication).
+fn check_one(
+    entry: &SignatureEntry,
+    digest: &ArchiveDigest,
+    roots: &SigningRoots,
+    now: UnixTime,
+) -> (Option<Signer>, Result<[u8; 32], SkipReason>) {
+    let cert = match CertFacts::from_der(entry.certificate_der()) {
+        Ok(c) => c,
+        Err(e) => return (None, Err(SkipReason::CertificateMalformed(e))),
+    };
+    let signer = Signer {
+        name: cert.display_name(),
+        key: cert.ed25519_key.as_ref().map(key_fingerprint),
+    };
+    (
+        Some(signer),
+        check_cert_and_signature(&cert, entry.signature(), digest, roots, now),
+    )
+}
+
+fn check_cert_and_signature(
+    cert: &CertFacts,
+    signature: &[u8],
+    digest: &ArchiveDigest,
+    roots: &SigningRoots,
+    now: UnixTime,
+) -> Result<[u8; 32], SkipReason> {
+    let key = cert.ed25519_key.ok_or_else(|| SkipReason::NotEd25519 {
+        algorithm: cert.key_algorithm.clone(),
+    })?;
+    let is_root = roots.iter().any(|r| r.der == cert.der);
+    if !is_root {
+        let root = roots
+            .iter()
+            .find(|r| {
+                r.subject_raw == cert.issuer_raw
+                    && cert.signature_is_ed25519
+                    && r.ed25519_key
+                        .is_some_and(|rk| ed25519_ok(&rk, &cert.tbs, &cert.signature))
+            })
+            .ok_or(SkipReason::NotIssuedByRoot)?;
+        if !root.is_ca || root.key_usage.is_some_and(|ku| !ku.key_cert_sign) {
+            return Err(SkipReason::RootMayNotIssue {
+                root: root.display_name(),
+            });
+        }
+        root.validity_at(now)
+            .map_err(|validity| SkipReason::RootValidity {
+                root: root.display_name(),
+                validity,
+            })?;
+        if cert.is_ca {
+            return Err(SkipReason::CaNotRoot);
+        }
+    }
+    cert.validity_at(now)
+        .map_err(SkipReason::CertificateValidity)?;
+    if let Some(oid) = &cert.unknown_critical {
+        return Err(SkipReason::UnknownCriticalExtension { oid: oid.clone() });
+    }
+    if cert.key_usage.is_some_and(|ku| !ku.digital_signature) {
+        return Err(SkipReason::KeyUsage);
+    }
+    if cert.eku.is_some_and(|eku| !eku.any && !eku.code_signing) {
+        return Err(SkipReason::ExtendedKeyUsage);
+    }
+    if signature.len() != 64 {
+        return Err(SkipReason::SignatureLength {
+            len: signature.len(),
+        });
+    }
+    if !ed25519_ok(&key, digest.as_bytes(), signature) {
+        return Err(SkipReason::BadSignature);
+    }
+    Ok(key)
+}
+
+fn decide(
+    report: VerifyReport,
+    layout: Result<OsPackageLayout, ArchiveError>,
+    digest: ArchiveDigest,
+) -> Result<VerifiedOsPackage, VerifyError> {
+    if !report.threshold_met() {
+        return Err(VerifyError::ThresholdNotMet {
+            report: Box::new(report),
+        });
+    }
+    match layout {
+        Ok(layout) => Ok(VerifiedOsPackage {
+            report,
+            layout,
+            digest,
+        }),
+        Err(error) => Err(VerifyError::Archive {
+            report: Box::new(report),
+            error,
+        }),
+    }
+}
+
+/// Hashing chunk size: large enough to amortise calls, small enough to keep memory flat.
+const HASH_CHUNK: usize = 1 << 20;
+
+fn hash_source<R: ReadAt + ?Sized>(
+    src: &R,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<ArchiveDigest> {
+    let mut hasher = ArchiveHasher::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let len = src.len();
+    let mut offset = 0u64;
+    while offset < len {
+        let n = usize::try_from((len - offset).min(HASH_CHUNK as u64)).unwrap_or(HASH_CHUNK);
+        let chunk = &mut buf[..n];
+        src.read_exact_at(offset, chunk)?;
+        hasher.update(chunk);
+        offset += n as u64;
+        progress(offset);
+    }
+    Ok(hasher.finish())
+}
+
+fn check_layout<R: ReadAt + ?Sized>(
+    src: &R,
+    limits: &ArchiveLimits,
+) -> Result<OsPackageLayout, ArchiveError> {
+    let layout = OsPackageLayout::check(src, limits)?;
+    layout.check_contents(src)?;
+    Ok(layout)
+}
+
+/// The complete acceptance path over an archive that can be read at random (a file, a buffer).
+///
+/// Hashing and the structural reading of the archive run on two threads at once, but the
+/// structural result is only consulted after the signatures met the threshold, so an unsigned
+/// archive can cause work but never acceptance. `progress` is called with the number of bytes
+/// hashed so far.
+pub fn verify<R: ReadAt + Sync + ?Sized>(
+    descriptor: &Descriptor,
+    archive: &R,
+    policy: &Policy<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<VerifiedOsPackage, VerifyError> {
+    let (digest, layout) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| hash_source(archive, progress));
+        let layout = check_layout(archive, policy.limits);
+        let digest = hashing
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("hashing thread failed")));
+        (digest, layout)
+    });
+    let digest = digest.map_err(VerifyError::Io)?;
+    let report = check_signatures(
+        descriptor,
+        &digest,
+        policy.roots,
+        policy.threshold,
+        policy.now,
+    );
+    decide(report, layout, digest)
+}
+
+/// The acceptance path for an archive hashed as it arrived ([`HashingBuffer`]): signatures
+/// first, and the archive is read only if they meet the threshold.
+pub fn verify_hashed(
+    descriptor: &Descriptor,
+    archive: &HashedArchive,
+    policy: &Policy<'_>,
+) -> Result<VerifiedOsPackage, VerifyError> {
+    let digest = archive.digest();
+    let report = check_signatures(
+        descriptor,
+        &digest,
+        policy.roots,
+        policy.threshold,
+        policy.now,
+    );
+    if !report.threshold_met() {
+        return Err(VerifyError::ThresholdNotMet {
+            report: Box::new(report),
+        });
+    }
+    let layout = check_layout(archive.bytes(), policy.limits);
+    decide(report, layout, digest)
+}
