@@ -468,3 +468,9 @@ pub fn verify_hashed(
     let layout = check_layout(archive.bytes(), policy.limits);
     decide(report, layout, digest)
 }
+
+/// The raw Ed25519 public key of a certificate (`None` for other key types); an error when the
+/// DER does not parse. Used by signing tools to match keys with certificates.
+pub fn certificate_ed25519_key(der: &[u8]) -> Result<Option<[u8; 32]>, String> {
+    CertFacts::from_der(der).map(|c| c.ed25519_key)
+}
