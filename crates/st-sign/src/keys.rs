@@ -97,6 +97,11 @@ impl SigningKey {
         }
     }
 
+    /// A second handle on the same key.
+    pub fn clone_key(&self) -> Result<Self, KeyError> {
+        Self::from_pkcs8(self.pkcs8.clone())
+    }
+
     /// PKCS#8 PEM text (`PRIVATE KEY`), as stmgr writes.
     pub fn to_pkcs8_pem(&self) -> String {
         pem::encode(&pem::Pem::new("PRIVATE KEY", self.pkcs8.clone()))

@@ -386,7 +386,8 @@ fn decide(
 /// Hashing chunk size: large enough to amortise calls, small enough to keep memory flat.
 const HASH_CHUNK: usize = 1 << 20;
 
-fn hash_source<R: ReadAt + ?Sized>(
+/// SHA-256 of a whole archive source, read in 1 MiB chunks; `progress` gets bytes done.
+pub fn hash_archive<R: ReadAt + ?Sized>(
     src: &R,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<ArchiveDigest> {
@@ -427,7 +428,7 @@ pub fn verify<R: ReadAt + Sync + ?Sized>(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifiedOsPackage, VerifyError> {
     let (digest, layout) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| hash_source(archive, progress));
+        let hashing = s.spawn(|| hash_archive(archive, progress));
         let layout = check_layout(archive, policy.limits);
         let digest = hashing
             .join()

@@ -1,1 +1,65 @@
-fn main() {}
+//! `stmgr`: the System Transparency operator tool.
+//!
+//! Exit codes: 0 verified or valid; 1 rejected or invalid input (reason on stderr); 2 command
+//! line misuse.
+
+mod cli;
+mod files;
+mod keygen;
+mod ospkg;
+
+use clap::Parser as _;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::normalize_legacy_flags(std::env::args_os());
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print and exit 0; real misuse exits 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stmgr: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    use cli::{Command, KeygenCommand, OspkgCommand};
+    match cli.command {
+        Command::Ospkg { command } => match command {
+            OspkgCommand::Create(a) => ospkg::create(&a).map(|()| ExitCode::SUCCESS),
+            OspkgCommand::Sign(a) => ospkg::sign(&a).map(|()| ExitCode::SUCCESS),
+            OspkgCommand::Verify(a) => ospkg::verify(&a),
+        },
+        Command::Keygen {
+            command: KeygenCommand::Certificate(a),
+        } => keygen::certificate(&a).map(|()| ExitCode::SUCCESS),
+        Command::Trustpolicy {
+            command: cli::CheckCommand::Check(a),
+        } => {
+            let bytes = files::check_input(&a, "trust policy")?;
+            let policy = st_format::TrustPolicy::from_json(&bytes)?;
+            println!("{}", String::from_utf8_lossy(&policy.to_pretty_json()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hostconfig {
+            command: cli::CheckCommand::Check(a),
+        } => {
+            let bytes = files::check_input(&a, "host config")?;
+            let config = st_format::HostConfig::from_json(&bytes)?;
+            println!("{}", String::from_utf8_lossy(&config.to_json_pretty()));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

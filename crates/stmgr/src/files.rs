@@ -1,0 +1,157 @@
+//! File handling: capped reads that name the file, OS package path rules, atomic writes.
+
+use crate::cli::CheckArgs;
+use anyhow::{Context as _, Result, bail};
+use st_format::ReadAt;
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+/// Default OS package base name (as the reference).
+pub(crate) const DEFAULT_OSPKG_NAME: &str = "system-transparency-os-package";
+
+/// Read a whole file, refusing more than `max` bytes. Errors name the file and what it is.
+pub(crate) fn read_capped(path: &Path, what: &str, max: usize) -> Result<Vec<u8>> {
+    let file = File::open(path).with_context(|| format!("{what} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    if bytes.len() > max {
+        bail!(
+            "{what} {}: larger than the {max}-byte limit",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// The JSON of a `check` command: the positional argument, or `--file`.
+pub(crate) fn check_input(args: &CheckArgs, what: &str) -> Result<Vec<u8>> {
+    match (&args.json, &args.file) {
+        (Some(json), _) => Ok(json.clone().into_bytes()),
+        (None, Some(path)) => read_capped(path, what, 1 << 20),
+        (None, None) => bail!("no {what} given"),
+    }
+}
+
+/// The two files of an OS package.
+pub(crate) struct OspkgPaths {
+    pub(crate) zip: PathBuf,
+    pub(crate) json: PathBuf,
+}
+
+/// `PATH`, `PATH.zip` or `PATH.json` -> both files; any other extension is an error.
+pub(crate) fn ospkg_paths(path: &Path) -> Result<OspkgPaths> {
+    let base = match path.extension().and_then(|e| e.to_str()) {
+        None => path.to_path_buf(),
+        Some("zip" | "json") => path.with_extension(""),
+        Some(other) => bail!(
+            "{}: invalid file extension {other:?}; an OS package is NAME.zip + NAME.json",
+            path.display()
+        ),
+    };
+    Ok(OspkgPaths {
+        zip: base.with_extension("zip"),
+        json: base.with_extension("json"),
+    })
+}
+
+/// The `--out` rule of `ospkg create`: empty -> default name; a directory -> default name in it.
+pub(crate) fn create_paths(out: &Path) -> Result<OspkgPaths> {
+    let path = if out.as_os_str().is_empty() {
+        PathBuf::from(DEFAULT_OSPKG_NAME)
+    } else if out.is_dir() {
+        out.join(DEFAULT_OSPKG_NAME)
+    } else {
+        out.to_path_buf()
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            bail!(
+                "--out {}: directory {} does not exist",
+                out.display(),
+                parent.display()
+            );
+        }
+    }
+    ospkg_paths(&path)
+}
+
+/// Write `path` atomically (temporary file in the same directory, then rename), mode 0600.
+pub(crate) fn write_atomic(
+    path: &Path,
+    what: &str,
+    fill: impl FnOnce(&mut io::BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {what} {}", path.display()))?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {what} {}", path.display()))
+}
+
+/// Write small bytes atomically, mode 0600.
+pub(crate) fn write_bytes(path: &Path, what: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, what, |w| Ok(w.write_all(bytes)?))
+}
+
+/// An archive file read at random offsets, without loading it.
+pub(crate) struct FileSource {
+    file: File,
+    len: u64,
+}
+
+impl FileSource {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).with_context(|| format!("archive {}", path.display()))?;
+        let len = file.metadata()?.len();
+        Ok(Self { file, len })
+    }
+}
+
+impl ReadAt for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+}
+
+/// A progress bar on stderr for work over `total` bytes, shown only on a terminal and only when
+/// the work is big enough to notice.
+pub(crate) fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if total < (64 << 20) || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}

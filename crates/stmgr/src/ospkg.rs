@@ -1,0 +1,238 @@
+//! `stmgr ospkg create | sign | verify`.
+
+use crate::cli::{CreateArgs, SignArgs, VerifyArgs};
+use crate::files::{self, FileSource, OspkgPaths};
+use anyhow::{Context as _, Result, anyhow, bail};
+use st_format::archive::ArchiveLimits;
+use st_format::limits::{MAX_CERTIFICATE_BYTES, MAX_DESCRIPTOR_BYTES, MAX_TRUST_POLICY_BYTES};
+use st_format::{Descriptor, Manifest, TrustPolicy};
+use st_sign::SigningKey;
+use st_verify::{Policy, SigningRoots, Threshold, UnixTime, VerifyError, VerifyReport};
+use std::fs::File;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn basename(path: &Path, what: &str) -> Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("--{what} {}: not a file name", path.display()))
+}
+
+fn nonempty_len(path: &Path, what: &str) -> Result<u64> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{what} {}: not a regular file", path.display());
+    }
+    if meta.len() == 0 {
+        bail!("{what} {}: file is empty", path.display());
+    }
+    Ok(meta.len())
+}
+
+pub(crate) fn create(a: &CreateArgs) -> Result<()> {
+    let OspkgPaths { zip, json } = files::create_paths(&a.out)?;
+    let (kname, iname) = (
+        basename(&a.kernel, "kernel")?,
+        basename(&a.initramfs, "initramfs")?,
+    );
+    if kname == iname {
+        bail!(
+            "kernel and initramfs have the same file name {kname:?}; the archive needs two names"
+        );
+    }
+    let total = nonempty_len(&a.kernel, "kernel")? + nonempty_len(&a.initramfs, "initramfs")?;
+    let manifest = Manifest::new(
+        &a.label,
+        format!("boot/{kname}"),
+        format!("boot/{iname}"),
+        &a.cmdline,
+    )
+    .context("manifest")?;
+    let descriptor = Descriptor::unsigned(&a.url).context("--url")?;
+    let kernel = File::open(&a.kernel).with_context(|| format!("kernel {}", a.kernel.display()))?;
+    let initramfs =
+        File::open(&a.initramfs).with_context(|| format!("initramfs {}", a.initramfs.display()))?;
+    let bar = files::progress_bar(total, "create");
+    files::write_atomic(&zip, "archive", |w| {
+        st_format::archive::write_os_package(w, &manifest, kernel, initramfs, &mut |n| bar.inc(n))?;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    files::write_bytes(&json, "descriptor", &descriptor.to_json())?;
+    eprintln!("stmgr: created {} and {}", zip.display(), json.display());
+    Ok(())
+}
+
+fn read_descriptor(path: &Path) -> Result<Descriptor> {
+    let bytes = files::read_capped(path, "descriptor", MAX_DESCRIPTOR_BYTES)?;
+    Descriptor::from_json(&bytes).with_context(|| format!("descriptor {}", path.display()))
+}
+
+pub(crate) fn sign(a: &SignArgs) -> Result<()> {
+    let OspkgPaths { zip, json } = files::ospkg_paths(&a.ospkg)?;
+    let key = SigningKey::from_pem(&files::read_capped(&a.key, "key", 64 << 10)?)
+        .with_context(|| format!("key {}", a.key.display()))?;
+    let cert = files::read_capped(&a.cert, "certificate", MAX_CERTIFICATE_BYTES)?;
+    let mut descriptor = read_descriptor(&json)?;
+    let src = FileSource::open(&zip)?;
+    let bar = files::progress_bar(st_format::ReadAt::len(&src), "hash");
+    let digest = st_verify::hash_archive(&src, &|n| bar.set_position(n))
+        .with_context(|| format!("reading archive {}", zip.display()))?;
+    bar.finish_and_clear();
+    st_sign::sign_descriptor(&mut descriptor, &digest, &key, &cert)
+        .with_context(|| format!("signing with {} and {}", a.key.display(), a.cert.display()))?;
+    files::write_bytes(&json, "descriptor", &descriptor.to_json())?;
+    eprintln!(
+        "stmgr: signed {} ({} signature(s) now)",
+        json.display(),
+        descriptor.entries().len()
+    );
+    Ok(())
+}
+
+pub(crate) fn now() -> Result<UnixTime> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| anyhow!("the system clock is before 1970"))?
+        .as_secs();
+    Ok(UnixTime::from_secs(i64::try_from(secs)?))
+}
+
+fn load_trust(a: &VerifyArgs) -> Result<(SigningRoots, Threshold)> {
+    let read_roots = |path: &Path| -> Result<SigningRoots> {
+        let bytes = files::read_capped(
+            path,
+            "signing roots",
+            st_format::limits::MAX_ROOTS_FILE_BYTES,
+        )?;
+        SigningRoots::from_pem(&bytes).with_context(|| format!("signing roots {}", path.display()))
+    };
+    match (&a.trust_policy, &a.root_certs) {
+        (Some(dir), _) => {
+            let policy_path = dir.join("trust_policy.json");
+            let bytes = files::read_capped(&policy_path, "trust policy", MAX_TRUST_POLICY_BYTES)?;
+            let policy = TrustPolicy::from_json(&bytes)
+                .with_context(|| format!("trust policy {}", policy_path.display()))?;
+            let roots = read_roots(&dir.join("ospkg_signing_root.pem"))?;
+            Ok((roots, Threshold::AtLeast(policy.threshold())))
+        }
+        (None, Some(file)) => Ok((read_roots(file)?, Threshold::All)),
+        (None, None) => bail!("give --trust-policy DIR or --root-certs FILE"),
+    }
+}
+
+fn report_json(report: &VerifyReport) -> serde_json::Value {
+    let signatures: Vec<_> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "index": o.index,
+                "signer": o.signer.as_ref().map(|s| s.name.clone()),
+                "key": o.signer.as_ref().and_then(|s| s.key.clone()),
+                "counted": o.verdict.is_ok(),
+                "reason": o.verdict.as_ref().err().map(ToString::to_string),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "archive_sha256": report.archive_sha256,
+        "time": report.time.to_string(),
+        "threshold": report.threshold.to_string(),
+        "found": report.found(),
+        "valid": report.valid(),
+        "signatures": signatures,
+    })
+}
+
+pub(crate) fn verify(a: &VerifyArgs) -> Result<ExitCode> {
+    let OspkgPaths { zip, json } = files::ospkg_paths(&a.ospkg)?;
+    let now = match &a.at {
+        Some(t) => UnixTime::parse_rfc3339(t)
+            .ok_or_else(|| anyhow!("--at {t:?}: not an RFC 3339 time like 2027-01-01T00:00:00Z"))?,
+        None => now()?,
+    };
+    let (roots, threshold) = load_trust(a)?;
+    let reject = |stage: &str, reason: String, report: Option<&VerifyReport>| -> ExitCode {
+        if a.json {
+            let mut v = serde_json::json!({"verdict": "reject", "stage": stage, "reason": reason});
+            if let (Some(r), Some(obj)) = (report, v.as_object_mut()) {
+                obj.insert("report".into(), report_json(r));
+            }
+            println!("{v:#}");
+        }
+        if let Some(r) = report {
+            eprintln!("{r}");
+        }
+        eprintln!("stmgr: rejected {}: {reason}", zip.display());
+        ExitCode::from(1)
+    };
+    let descriptor = match read_descriptor(&json) {
+        Ok(d) => d,
+        Err(e) => return Ok(reject("descriptor", format!("{e:#}"), None)),
+    };
+    let src = FileSource::open(&zip)?;
+    let limits = ArchiveLimits::default();
+    let policy = Policy {
+        roots: &roots,
+        threshold,
+        now,
+        limits: &limits,
+    };
+    let bar = files::progress_bar(st_format::ReadAt::len(&src), "verify");
+    let result = st_verify::verify(&descriptor, &src, &policy, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    match result {
+        Ok(verified) => {
+            let r = verified.report();
+            let m = verified.layout().manifest();
+            if a.json {
+                let mut v = serde_json::json!({
+                    "verdict": "accept",
+                    "report": report_json(r),
+                    "manifest": {
+                        "label": m.label(), "kernel": m.kernel(),
+                        "initramfs": m.initramfs(), "cmdline": m.cmdline(),
+                    },
+                });
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("os_pkg_url".into(), descriptor.os_pkg_url().into());
+                }
+                println!("{v:#}");
+            } else {
+                println!("{r}");
+                println!(
+                    "stmgr: verified {}: kernel {}, initramfs {}, cmdline {:?}",
+                    zip.display(),
+                    m.kernel(),
+                    m.initramfs(),
+                    m.cmdline()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(VerifyError::Io(e)) => {
+            Err(e).with_context(|| format!("reading archive {}", zip.display()))
+        }
+        Err(e @ VerifyError::ThresholdNotMet { .. }) => Ok(reject(
+            "threshold",
+            {
+                let r = e.report();
+                r.map_or_else(String::new, |r| {
+                    format!(
+                        "{} valid of {} signatures, {} required",
+                        r.valid(),
+                        r.found(),
+                        r.threshold
+                    )
+                })
+            },
+            e.report(),
+        )),
+        Err(VerifyError::Archive { report, error }) => {
+            Ok(reject("archive", error.to_string(), Some(&report)))
+        }
+        Err(e) => Ok(reject("verify", e.to_string(), e.report())),
+    }
+}
