@@ -170,9 +170,17 @@ pub struct UrlTemplate {
 
 impl UrlTemplate {
     /// Parse a template and check that it becomes an absolute `http`/`https` URL with a host.
+    /// Whitespace and control characters are rejected anywhere in the template.
     pub fn parse(s: &str) -> Result<Self, UrlTemplateError> {
         if s.is_empty() {
             return Err(UrlTemplateError::Empty);
+        }
+        // The URL parser would silently strip or drop these (WHATWG); Go's parser rejects most
+        // of them. Refuse them so the template means what it shows.
+        if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlTemplateError::Invalid {
+                reason: format!("contains whitespace or control character {c:?}"),
+            });
         }
         let segments = split_segments(s);
         let t = Self {
@@ -446,6 +454,17 @@ mod tests {
             UrlTemplate::parse("https://"),
             Err(UrlTemplateError::Invalid { .. })
         ));
+        for s in [
+            " https://a/x",
+            "https://a/x ",
+            "https://a\n.example/x",
+            "https://a/x\ty",
+        ] {
+            assert!(
+                matches!(UrlTemplate::parse(s), Err(UrlTemplateError::Invalid { .. })),
+                "{s:?}"
+            );
+        }
         assert!(matches!(
             UrlTemplate::parse("https://host:$ID/x"),
             Err(UrlTemplateError::Invalid { .. })
