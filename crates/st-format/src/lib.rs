@@ -25,7 +25,10 @@ pub mod url_template;
 
 pub use archive::{ArchiveError, ArchiveIndex, ArchiveWriter, ReadAt};
 pub use descriptor::{Descriptor, DescriptorError, SignatureEntry};
-pub use host_config::{HostConfig, HostConfigError};
+pub use host_config::{
+    Bonding, BondingMode, HostConfig, HostConfigError, IpCidr, IpCidrError, MacAddr, MacAddrError,
+    NetworkInterface, NetworkMode, OsPkgPointer, OsPkgPointerError,
+};
 pub use manifest::{Manifest, ManifestError};
 pub use trust_policy::{FetchMethod, SignatureThreshold, TrustPolicy, TrustPolicyError};
-pub use url_template::{UrlTemplate, UrlTemplateError};
+pub use url_template::{AuthToken, CredentialError, Identity, UrlTemplate, UrlTemplateError};
