@@ -44,18 +44,29 @@ fn pool() -> &'static Pool {
             let sig = key.sign(digest.as_bytes()).to_vec();
             let mut bad = sig.clone();
             bad[0] ^= 1;
-            entries.push((SignatureEntry::new(cert.clone().into_bytes(), sig.clone()).unwrap(), Some(id)));
-            entries.push((SignatureEntry::new(cert2.into_bytes(), sig).unwrap(), Some(id)));
+            entries.push((
+                SignatureEntry::new(cert.clone().into_bytes(), sig.clone()).unwrap(),
+                Some(id),
+            ));
+            entries.push((
+                SignatureEntry::new(cert2.into_bytes(), sig).unwrap(),
+                Some(id),
+            ));
             entries.push((SignatureEntry::new(cert.into_bytes(), bad).unwrap(), None));
         }
         // Properly signed, but under a certificate from another root.
         let foreign = SigningKey::from_seed(&[30; 32]).unwrap();
         let fcert = make_leaf(&foreign.public(), &rogue, &rogue_key, &opts(30)).unwrap();
         entries.push((
-            SignatureEntry::new(fcert.into_bytes(), foreign.sign(digest.as_bytes()).to_vec()).unwrap(),
+            SignatureEntry::new(fcert.into_bytes(), foreign.sign(digest.as_bytes()).to_vec())
+                .unwrap(),
             None,
         ));
-        Pool { roots: SigningRoots::from_pem(root.as_bytes()).unwrap(), digest, entries }
+        Pool {
+            roots: SigningRoots::from_pem(root.as_bytes()).unwrap(),
+            digest,
+            entries,
+        }
     })
 }
 

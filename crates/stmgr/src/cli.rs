@@ -84,8 +84,8 @@ pub(crate) struct CreateArgs {
     pub(crate) label: String,
     /// Output path: PATH, PATH.zip or PATH.json gives PATH.zip + PATH.json; an existing
     /// directory gives DIR/system-transparency-os-package.{zip,json}.
-    #[arg(long, value_name = "PATH", default_value = "")]
-    pub(crate) out: PathBuf,
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -59,19 +59,17 @@ pub(crate) fn ospkg_paths(path: &Path) -> Result<OspkgPaths> {
 }
 
 /// The `--out` rule of `ospkg create`: empty -> default name; a directory -> default name in it.
-pub(crate) fn create_paths(out: &Path) -> Result<OspkgPaths> {
-    let path = if out.as_os_str().is_empty() {
-        PathBuf::from(DEFAULT_OSPKG_NAME)
-    } else if out.is_dir() {
-        out.join(DEFAULT_OSPKG_NAME)
-    } else {
-        out.to_path_buf()
+pub(crate) fn create_paths(out: Option<&Path>) -> Result<OspkgPaths> {
+    let path = match out {
+        None => PathBuf::from(DEFAULT_OSPKG_NAME),
+        Some(dir) if dir.is_dir() => dir.join(DEFAULT_OSPKG_NAME),
+        Some(path) => path.to_path_buf(),
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
             bail!(
                 "--out {}: directory {} does not exist",
-                out.display(),
+                path.display(),
                 parent.display()
             );
         }

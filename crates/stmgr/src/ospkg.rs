@@ -31,7 +31,7 @@ fn nonempty_len(path: &Path, what: &str) -> Result<u64> {
 }
 
 pub(crate) fn create(a: &CreateArgs) -> Result<()> {
-    let OspkgPaths { zip, json } = files::create_paths(&a.out)?;
+    let OspkgPaths { zip, json } = files::create_paths(a.out.as_deref())?;
     let (kname, iname) = (
         basename(&a.kernel, "kernel")?,
         basename(&a.initramfs, "initramfs")?,

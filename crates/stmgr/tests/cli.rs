@@ -1,0 +1,693 @@
+//! stmgr end to end through its command line: exit codes, files, interop with the Go reference.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn stmgr(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stmgr"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(o: Output) -> Output {
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    o
+}
+
+fn go_vectors() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/go-reference")
+}
+
+/// A root, a leaf and a 2-file OS package in a fresh directory.
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("vmlinuz"), b"kernel bytes kernel bytes").unwrap();
+    std::fs::write(d.join("initrd.img"), vec![7u8; 300_000]).unwrap();
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "--is-ca",
+            "--cert-out",
+            "root.pem",
+            "--key-out",
+            "root.key",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "--root-cert",
+            "root.pem",
+            "--root-key",
+            "root.key",
+            "--cert-out",
+            "leaf.pem",
+            "--key-out",
+            "leaf.key",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "create",
+            "--kernel",
+            "vmlinuz",
+            "--initramfs",
+            "initrd.img",
+            "--cmdline",
+            "console=ttyS0",
+            "--url",
+            "os.zip",
+            "--out",
+            "os",
+        ],
+    ));
+    std::fs::create_dir(d.join("policy")).unwrap();
+    std::fs::copy(d.join("root.pem"), d.join("policy/ospkg_signing_root.pem")).unwrap();
+    std::fs::write(
+        d.join("policy/trust_policy.json"),
+        r#"{"ospkg_signature_threshold": 1, "ospkg_fetch_method": "network"}"#,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn create_sign_verify_round_trip() {
+    let dir = setup();
+    let d = dir.path();
+    // Unsigned: rejected both ways, and --root-certs does not accept zero signatures.
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os.zip",
+            "--trust-policy",
+            "policy",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os",
+            "--root-certs",
+            "root.pem",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+
+    ok(stmgr(
+        d,
+        &[
+            "ospkg", "sign", "--key", "leaf.key", "--cert", "leaf.pem", "--ospkg", "os.json",
+        ],
+    ));
+    let o = stmgr(
+        d,
+        &[
+            "ospkg", "sign", "--key", "leaf.key", "--cert", "leaf.pem", "--ospkg", "os",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("already has a signature by this key"),
+        "{}",
+        stderr(&o)
+    );
+
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os.zip",
+            "--trust-policy",
+            "policy",
+        ],
+    ));
+    let o = ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os.json",
+            "--root-certs",
+            "root.pem",
+            "--json",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "accept");
+    assert_eq!(v["report"]["valid"], 1);
+    assert_eq!(v["manifest"]["kernel"], "boot/vmlinuz");
+    assert_eq!(v["manifest"]["cmdline"], "console=ttyS0");
+    assert_eq!(v["os_pkg_url"], "os.zip");
+
+    // The leaf is valid for a year from now: ten years on, it is rejected, naming the reason.
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os.zip",
+            "--trust-policy",
+            "policy",
+            "--at",
+            "2040-01-01T00:00:00Z",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "reject");
+    assert_eq!(v["stage"], "threshold");
+    let reason = v["report"]["signatures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("expired"), "{reason}");
+
+    // One flipped byte in the archive.
+    let mut zip = std::fs::read(d.join("os.zip")).unwrap();
+    let mid = zip.len() / 2;
+    zip[mid] ^= 1;
+    std::fs::write(d.join("os.zip"), zip).unwrap();
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os.zip",
+            "--trust-policy",
+            "policy",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
+}
+
+#[test]
+fn create_is_reproducible() {
+    let a = setup();
+    let b = setup();
+    for f in ["os.zip", "os.json"] {
+        assert_eq!(
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+    }
+}
+
+#[test]
+fn unsigned_descriptor_is_the_reference_bytes() {
+    let dir = setup();
+    let json = std::fs::read_to_string(dir.path().join("os.json")).unwrap();
+    assert_eq!(
+        json,
+        "{\n  \"version\": 1,\n  \"os_pkg_url\": \"os.zip\",\n  \"certificates\": null,\n  \"signatures\": null\n}"
+    );
+}
+
+/// Signing the Go reference's archive with the same key and certificate gives exactly the Go
+/// reference's descriptor: same encoding, same layout, same (deterministic) signature.
+#[test]
+fn signing_reproduces_the_go_descriptor_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = go_vectors();
+    std::fs::copy(v.join("cases/01-good-1sig.zip"), d.join("pkg.zip")).unwrap();
+    std::fs::write(
+        d.join("pkg.json"),
+        "{\n  \"version\": 1,\n  \"os_pkg_url\": \"\",\n  \"certificates\": null,\n  \"signatures\": null\n}",
+    )
+    .unwrap();
+    let key = v.join("keys/signer1.key.pem");
+    let cert = v.join("keys/signer1.cert.pem");
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "sign",
+            "-key",
+            key.to_str().unwrap(),
+            "-cert",
+            cert.to_str().unwrap(),
+            "-ospkg",
+            "pkg.zip",
+        ],
+    ));
+    assert_eq!(
+        std::fs::read(d.join("pkg.json")).unwrap(),
+        std::fs::read(v.join("cases/01-good-1sig.json")).unwrap()
+    );
+}
+
+#[test]
+fn go_reference_vectors_get_the_reference_verdicts() {
+    let v = go_vectors();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v.join("expected.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = expected["cases"].as_array().unwrap();
+    assert!(cases.len() >= 9);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let threshold = case["threshold"].as_u64().unwrap();
+        let policy = dir.path().join(format!("policy-{threshold}"));
+        std::fs::create_dir_all(&policy).unwrap();
+        std::fs::copy(
+            v.join("keys/root.cert.pem"),
+            policy.join("ospkg_signing_root.pem"),
+        )
+        .unwrap();
+        std::fs::copy(
+            v.join(format!("policy-threshold-{threshold}.json")),
+            policy.join("trust_policy.json"),
+        )
+        .unwrap();
+        let pkg = v.join(format!("cases/{name}.zip"));
+        let o = stmgr(
+            dir.path(),
+            &[
+                "ospkg",
+                "verify",
+                "--ospkg",
+                pkg.to_str().unwrap(),
+                "--trust-policy",
+                policy.to_str().unwrap(),
+                "--at",
+                "2026-01-01T00:00:00Z",
+                "--json",
+            ],
+        );
+        let want = if case["expected"] == "accept" { 0 } else { 1 };
+        assert_eq!(code(&o), want, "{name}: {}", stderr(&o));
+        let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if let Some(found) = case["found"].as_u64() {
+            assert_eq!(out["report"]["found"], found, "{name}");
+            assert_eq!(out["report"]["valid"], case["valid"], "{name}");
+        }
+        let stage = case["stage"].as_str();
+        let ours = out["stage"].as_str();
+        let matches = match stage {
+            None => ours.is_none(),
+            Some("threshold") => ours == Some("threshold"),
+            Some("descriptor-parse" | "verify") => ours == Some("descriptor"),
+            Some("archive-extract") => ours == Some("archive"),
+            Some(other) => panic!("unknown stage {other}"),
+        };
+        assert!(matches, "{name}: reference stage {stage:?}, ours {ours:?}");
+    }
+}
+
+#[test]
+fn exit_codes_scripts_can_rely_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(code(&stmgr(d, &["--help"])), 0);
+    assert_eq!(code(&stmgr(d, &["ospkg", "verify", "--help"])), 0);
+    assert_eq!(code(&stmgr(d, &[])), 2);
+    assert_eq!(code(&stmgr(d, &["frobnicate"])), 2);
+    assert_eq!(
+        code(&stmgr(d, &["ospkg", "verify", "--ospkg", "x.zip"])),
+        2,
+        "needs a trust source"
+    );
+    assert_eq!(
+        code(&stmgr(
+            d,
+            &[
+                "ospkg",
+                "verify",
+                "--ospkg",
+                "x.zip",
+                "--root-certs",
+                "a",
+                "--trust-policy",
+                "b"
+            ]
+        )),
+        2
+    );
+    let o = stmgr(
+        d,
+        &["ospkg", "verify", "--ospkg", "x.tar", "--root-certs", "a"],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("invalid file extension"),
+        "{}",
+        stderr(&o)
+    );
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "missing.zip",
+            "--root-certs",
+            "nope.pem",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("nope.pem"), "{}", stderr(&o));
+}
+
+#[test]
+fn create_refuses_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("empty"), b"").unwrap();
+    std::fs::write(d.join("k"), b"k").unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/k"), b"k").unwrap();
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "create",
+            "--kernel",
+            "empty",
+            "--initramfs",
+            "k",
+            "--out",
+            "p",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("kernel empty: file is empty"),
+        "{}",
+        stderr(&o)
+    );
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "create",
+            "--kernel",
+            "k",
+            "--initramfs",
+            "sub/k",
+            "--out",
+            "p",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("same file name"), "{}", stderr(&o));
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "create",
+            "--kernel",
+            "k",
+            "--initramfs",
+            "empty",
+            "--url",
+            "ftp://x/y.zip",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "create",
+            "--kernel",
+            "k",
+            "--initramfs",
+            "sub/k",
+            "--out",
+            "nodir/p",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    // An existing directory as --out gets the default name inside it.
+    std::fs::write(d.join("i"), b"i").unwrap();
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "create",
+            "--kernel",
+            "k",
+            "--initramfs",
+            "i",
+            "--out",
+            "sub",
+        ],
+    ));
+    assert!(d.join("sub/system-transparency-os-package.zip").is_file());
+    assert!(d.join("sub/system-transparency-os-package.json").is_file());
+}
+
+#[test]
+fn reference_single_dash_flags_work() {
+    let dir = setup();
+    let d = dir.path();
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "sign",
+            "-key",
+            "leaf.key",
+            "-cert=leaf.pem",
+            "-ospkg",
+            "os.zip",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "-ospkg",
+            "os.zip",
+            "-rootCerts",
+            "root.pem",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "-ospkg",
+            "os.json",
+            "-trustPolicy",
+            "policy",
+            "-loglevel",
+            "debug",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "-isCA",
+            "-certOut",
+            "r2.pem",
+            "-keyOut",
+            "r2.key",
+            "-validFrom",
+            "2020-01-01T00:00:00Z",
+            "-validUntil",
+            "2030-01-01T00:00:00Z",
+        ],
+    ));
+}
+
+#[test]
+fn keygen_leaf_from_a_public_key_and_explicit_validity() {
+    let dir = setup();
+    let d = dir.path();
+    // An ssh-ed25519 public key line for a key we hold as PKCS#8.
+    let key = st_sign::SigningKey::from_seed(&[9; 32]).unwrap();
+    std::fs::write(d.join("k2.pem"), key.to_pkcs8_pem()).unwrap();
+    let s = |b: &[u8]| [&(b.len() as u32).to_be_bytes()[..], b].concat();
+    let blob = [s(b"ssh-ed25519"), s(&key.public())].concat();
+    use base64::Engine as _;
+    let line = format!(
+        "ssh-ed25519 {} op@host\n",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    );
+    std::fs::write(d.join("k2.pub"), line).unwrap();
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "--is-ca",
+            "--cert-out",
+            "old-root.pem",
+            "--key-out",
+            "old-root.key",
+            "--not-before",
+            "2020-01-01T00:00:00Z",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "--root-cert",
+            "old-root.pem",
+            "--root-key",
+            "old-root.key",
+            "--leaf-key",
+            "k2.pub",
+            "--cert-out",
+            "k2.cert",
+            "--not-before",
+            "2025-01-01T00:00:00Z",
+            "--not-after",
+            "2025-06-01T00:00:00Z",
+        ],
+    ));
+    assert!(
+        !d.join("key.pem").exists(),
+        "no key is generated when --leaf-key is given"
+    );
+    ok(stmgr(
+        d,
+        &[
+            "ospkg", "sign", "--key", "k2.pem", "--cert", "k2.cert", "--ospkg", "os",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os",
+            "--root-certs",
+            "old-root.pem",
+            "--at",
+            "2025-03-01T00:00:00Z",
+        ],
+    ));
+    let o = stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os",
+            "--root-certs",
+            "old-root.pem",
+            "--at",
+            "2025-07-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    // A key that does not match the certificate is refused.
+    let o = stmgr(
+        d,
+        &[
+            "ospkg", "sign", "--key", "leaf.key", "--cert", "k2.cert", "--ospkg", "os",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
+}
+
+#[test]
+fn trust_policy_check() {
+    let d = tempfile::tempdir().unwrap();
+    let o = ok(stmgr(
+        d.path(),
+        &[
+            "trustpolicy",
+            "check",
+            r#"{"ospkg_signature_threshold":2,"ospkg_fetch_method":"network","x":1}"#,
+        ],
+    ));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        out,
+        "{\n  \"ospkg_signature_threshold\": 2,\n  \"ospkg_fetch_method\": \"network\"\n}\n"
+    );
+    for (bad, field) in [
+        (
+            r#"{"ospkg_signature_threshold":0,"ospkg_fetch_method":"network"}"#,
+            "ospkg_signature_threshold",
+        ),
+        (r#"{"ospkg_signature_threshold":1}"#, "ospkg_fetch_method"),
+        (
+            r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"usb"}"#,
+            "ospkg_fetch_method",
+        ),
+        ("not json", "JSON"),
+    ] {
+        let o = stmgr(d.path(), &["trustpolicy", "check", bad]);
+        assert_eq!(code(&o), 1, "{bad}");
+        assert!(stderr(&o).contains(field), "{bad}: {}", stderr(&o));
+    }
+    std::fs::write(
+        d.path().join("p.json"),
+        r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"initramfs"}"#,
+    )
+    .unwrap();
+    ok(stmgr(
+        d.path(),
+        &["trustpolicy", "check", "--file", "p.json"],
+    ));
+}
+
+#[test]
+fn host_config_check() {
+    let d = tempfile::tempdir().unwrap();
+    let o = ok(stmgr(
+        d.path(),
+        &[
+            "hostconfig",
+            "check",
+            r#"{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","dns":"9.9.9.9","provisioning_urls":["https://a.example/os.json"],"version":1}"#,
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ospkg_pointer"], "https://a.example/os.json");
+    assert_eq!(v["dns"][0], "9.9.9.9");
+    let o = stmgr(
+        d.path(),
+        &[
+            "hostconfig",
+            "check",
+            r#"{"network_mode":"static","ospkg_pointer":"https://a/x.json"}"#,
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("host_ip"), "{}", stderr(&o));
+}
