@@ -4,6 +4,8 @@
 //! - removing a valid signature never turns a rejection into an acceptance;
 //! - the valid count is the number of distinct good keys present, whatever the order.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use st_format::{Descriptor, SignatureEntry, SignatureThreshold};
 use st_sign::{CertOptions, SigningKey, make_leaf, make_root};

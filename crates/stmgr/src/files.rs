@@ -65,14 +65,15 @@ pub(crate) fn create_paths(out: Option<&Path>) -> Result<OspkgPaths> {
         Some(dir) if dir.is_dir() => dir.join(DEFAULT_OSPKG_NAME),
         Some(path) => path.to_path_buf(),
     };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            bail!(
-                "--out {}: directory {} does not exist",
-                path.display(),
-                parent.display()
-            );
-        }
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+    {
+        bail!(
+            "--out {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
     }
     ospkg_paths(&path)
 }

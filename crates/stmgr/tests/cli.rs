@@ -1,5 +1,7 @@
 //! stmgr end to end through its command line: exit codes, files, interop with the Go reference.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
