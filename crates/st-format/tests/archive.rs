@@ -12,7 +12,7 @@ use std::path::PathBuf;
 const KERNEL: &[u8] = b"DUMMY-KERNEL-bzImage-0123456789\n";
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/go-reference/cases")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/go-reference/cases")
 }
 
 fn vector_zips() -> Vec<(String, Vec<u8>)> {
