@@ -99,8 +99,9 @@ pub(crate) fn write_atomic(
             .with_context(|| format!("creating {what} {}", path.display()))?;
         let mut w = io::BufWriter::with_capacity(1 << 20, file);
         fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        // No fsync: like cp, we leave durability to the page cache; the rename still makes the
+        // file appear whole or not at all to readers.
+        w.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, path)?;
         Ok(())
     })();
