@@ -48,6 +48,8 @@ struct Pki {
     eku_server: Signer,
     ecdsa: Signer,
     critical: Signer,
+    no_digital_signature: Signer,
+    impostor_signer: Signer,
 }
 
 fn make_pki() -> Result<Pki> {
@@ -97,6 +99,17 @@ fn make_pki() -> Result<Pki> {
             &root,
             Some(Twist::UnknownCritical),
             None,
+        )?,
+        no_digital_signature: pki::custom_leaf(
+            "no-digital-signature-signer",
+            &root,
+            Some(Twist::NoDigitalSignature),
+            None,
+        )?,
+        impostor_signer: pki::leaf(
+            "impostor-signer",
+            &pki::impostor_root("impostor-root", &root)?,
+            &good("impostor-signer")?,
         )?,
         root,
         other_root,
@@ -419,6 +432,35 @@ pub(crate) fn build() -> Result<Built> {
             "Leaf issued by root carrying an unknown extension (OID 1.3.6.1.4.1.99999.42.1) marked critical."),
         &[&p.critical],
     )?);
+    cases.push(plain(
+        spec(
+            "key-usage-without-digital-signature",
+            1,
+            Threshold(1, 0),
+            Some("keyUsage"),
+            Some("accepts: Go x509.Verify does not check keyUsage"),
+            "Leaf issued by root whose keyUsage is contentCommitment only (no digitalSignature).",
+        ),
+        &[&p.no_digital_signature],
+    )?);
+    cases.push(plain(
+        spec("issuer-name-collision", 1, Threshold(1, 0), Some("not issued by any signing root"), None,
+            "Leaf issued by an impostor CA that carries the real root's subject name but its own key."),
+        &[&p.impostor_signer],
+    )?);
+    {
+        let s = spec(
+            "unsigned",
+            1,
+            Threshold(0, 0),
+            Some("threshold"),
+            None,
+            "Descriptor with \"certificates\": null, \"signatures\": null (as ospkg create writes it).",
+        );
+        let zip = zip::build(&standard_entries(s.name)?);
+        let json = descriptor(Vec::new())?;
+        cases.push(case(s, zip, json));
+    }
     {
         let s = spec(
             "tampered-byte",

@@ -118,6 +118,8 @@ pub(crate) enum Twist {
     Eku(Vec<ExtendedKeyUsagePurpose>),
     /// An unknown extension marked critical.
     UnknownCritical,
+    /// keyUsage = contentCommitment (nonRepudiation) only: no digitalSignature.
+    NoDigitalSignature,
 }
 
 /// A leaf with a [`Twist`], issued by `root`. `spki` overrides the subject key (ECDSA case).
@@ -153,6 +155,9 @@ pub(crate) fn custom_leaf(
             ext.set_criticality(true);
             params.custom_extensions.push(ext);
         }
+        Some(Twist::NoDigitalSignature) => {
+            params.key_usages = vec![KeyUsagePurpose::ContentCommitment];
+        }
         None => {}
     }
     let is_ed = spki.is_none();
@@ -164,4 +169,29 @@ pub(crate) fn custom_leaf(
     let cert = params.signed_by(&spki, &issuer).map_err(err)?.pem();
     let key = if is_ed { Some(k) } else { None };
     Ok(Signer { key, cert })
+}
+
+/// A self-signed CA made with key `key_name` but carrying the subject name of `real` (whose
+/// names derive from its key): an impostor whose leaves name the real root as issuer.
+pub(crate) fn impostor_root(key_name: &str, real: &Signer) -> Result<Signer> {
+    let real_key = real.key.as_ref().ok_or("root without key")?;
+    let o = good_opts(key_name)?;
+    let k = key(key_name)?;
+    let mut params = CertificateParams::default();
+    params.not_before = offset_time(o.not_before)?;
+    params.not_after = offset_time(o.not_after)?;
+    params.serial_number = Some(SerialNumber::from_slice(&o.serial));
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        st_sign::key_common_name(&real_key.public()),
+    );
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    let cert = params.self_signed(&rcgen_key(&k)?).map_err(err)?.pem();
+    Ok(Signer { key: Some(k), cert })
 }
