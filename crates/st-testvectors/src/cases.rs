@@ -561,7 +561,7 @@ pub(crate) fn build() -> Result<Built> {
             "duplicate-manifest",
             1,
             Archive,
-            Some("duplicate"),
+            Some("more than once"),
             Some("accepts: the first matching entry wins, the second manifest is ignored"),
             "Two manifest.json entries; the second names boot/evil-vmlinuz (present). Signed properly.",
         );
@@ -578,7 +578,7 @@ pub(crate) fn build() -> Result<Built> {
             "path-traversal",
             1,
             Archive,
-            None,
+            Some("component"),
             Some("accepts: only the manifest's entries are read, nothing is extracted to disk"),
             "Extra entry named ../../etc/evil. Signed properly.",
         );
@@ -591,7 +591,7 @@ pub(crate) fn build() -> Result<Built> {
             "absolute-path",
             1,
             Archive,
-            None,
+            Some("absolute path"),
             Some("accepts: only the manifest's entries are read"),
             "Extra entry named /etc/evil. Signed properly.",
         );
@@ -604,7 +604,7 @@ pub(crate) fn build() -> Result<Built> {
             "zip-bomb",
             1,
             Archive,
-            None,
+            Some("compression ratio"),
             Some("accepts after inflating 256 MiB into memory: no size limits"),
             "The kernel entry is 256 MiB of zeros deflated to about 256 KiB (ratio about 1000:1). Signed properly.",
         );
@@ -625,7 +625,7 @@ pub(crate) fn build() -> Result<Built> {
             "local-central-name-mismatch",
             1,
             Archive,
-            None,
+            Some("local header name differs"),
             Some("accepts: Go reads names from the central directory only"),
             "The kernel's local header says boot/vmlinux, its central directory entry boot/vmlinuz. Signed properly.",
         );
@@ -638,7 +638,7 @@ pub(crate) fn build() -> Result<Built> {
             "local-central-method-mismatch",
             1,
             Archive,
-            None,
+            Some("compression method differs"),
             Some("accepts: Go uses the central directory's method"),
             "The kernel's local header says stored, its central directory entry deflate (the data is deflate). Signed properly.",
         );
@@ -664,7 +664,7 @@ pub(crate) fn build() -> Result<Built> {
             "empty-kernel",
             1,
             Archive,
-            None,
+            Some("length zero"),
             None,
             "boot/vmlinuz is a 0-byte entry. Signed properly.",
         );
@@ -694,7 +694,7 @@ pub(crate) fn build() -> Result<Built> {
             "encrypted-entry",
             1,
             Archive,
-            None,
+            Some("encrypted entries"),
             Some(
                 "probably accepts: Go archive/zip does not check the encryption flag (the data is plain deflate)",
             ),

@@ -693,3 +693,65 @@ fn host_config_check() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("host_ip"), "{}", stderr(&o));
 }
+
+/// Every attack-named scenario in `testdata/vectors` gets its expected verdict, at the expected
+/// stage, with the expected reason, through the full `stmgr ospkg verify` path.
+#[test]
+fn scenario_vectors_get_their_verdicts() {
+    let v = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v.join("expected.json")).unwrap()).unwrap();
+    let time = expected["time"].as_str().unwrap();
+    let cases = expected["cases"].as_array().unwrap();
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let policy = v.join("trust").join(case["policy"].as_str().unwrap());
+        let pkg = v.join("cases").join(name).join("ospkg.zip");
+        let o = stmgr(
+            &v,
+            &[
+                "ospkg",
+                "verify",
+                "--ospkg",
+                pkg.to_str().unwrap(),
+                "--trust-policy",
+                policy.to_str().unwrap(),
+                "--at",
+                time,
+                "--json",
+            ],
+        );
+        let out: serde_json::Value = match serde_json::from_slice(&o.stdout) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{name}: no JSON ({e}); stderr: {}", stderr(&o)));
+                continue;
+            }
+        };
+        let accept = case["expected"] == "accept";
+        if code(&o) != if accept { 0 } else { 1 } {
+            failures.push(format!("{name}: exit {}; stderr: {}", code(&o), stderr(&o)));
+            continue;
+        }
+        if out["stage"] != case["stage"] {
+            failures.push(format!(
+                "{name}: stage {} expected {}",
+                out["stage"], case["stage"]
+            ));
+        }
+        if let Some(found) = case["found"].as_u64() {
+            if out["report"]["found"] != found || out["report"]["valid"] != case["valid"] {
+                failures.push(format!("{name}: report {}", out["report"]));
+            }
+        }
+        if let Some(reason) = case["reason"].as_str() {
+            let text = out.to_string();
+            if !text.contains(reason) {
+                failures.push(format!("{name}: reason {reason:?} not in {text}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
