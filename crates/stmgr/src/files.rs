@@ -155,3 +155,81 @@ pub(crate) fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// Reads a file on a second thread, ahead of the consumer, so reading and the consumer's work
+/// (compressing, writing) overlap on two cores. Memory: at most `DEPTH + 2` chunks of 1 MiB.
+pub(crate) struct ReadAhead {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    const CHUNK: usize = 1 << 20;
+    const DEPTH: usize = 4;
+
+    pub(crate) fn new(mut file: File) -> Self {
+        let (tx, chunks) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(Self::DEPTH);
+        let (spare, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::DEPTH + 2);
+        std::thread::spawn(move || {
+            loop {
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.resize(Self::CHUNK, 0);
+                let mut filled = 0;
+                let result = loop {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == buf.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                buf.truncate(filled);
+                let last = filled == 0 || result.is_err();
+                let msg = result.map(|()| buf);
+                // The consumer hung up: stop reading.
+                if tx.send(msg).is_err() || last {
+                    return;
+                }
+            }
+        });
+        Self {
+            chunks,
+            spare,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl io::Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let next = self
+                .chunks
+                .recv()
+                .map_err(|_| io::Error::other("reader thread ended"))??;
+            if next.is_empty() {
+                self.done = true;
+            }
+            let old = std::mem::replace(&mut self.current, next);
+            let _ = self.spare.try_send(old);
+            self.pos = 0;
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}

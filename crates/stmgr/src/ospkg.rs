@@ -55,6 +55,10 @@ pub(crate) fn create(a: &CreateArgs) -> Result<()> {
         File::open(&a.initramfs).with_context(|| format!("initramfs {}", a.initramfs.display()))?;
     let bar = files::progress_bar(total, "create");
     files::write_atomic(&zip, "archive", |w| {
+        let (kernel, initramfs) = (
+            files::ReadAhead::new(kernel),
+            files::ReadAhead::new(initramfs),
+        );
         st_format::archive::write_os_package(w, &manifest, kernel, initramfs, &mut |n| bar.inc(n))?;
         Ok(())
     })?;
