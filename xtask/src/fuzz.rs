@@ -106,7 +106,14 @@ fn fuzz_one(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<()> {
     if seeds.is_dir() {
         c.arg(&seeds);
     }
-    c.arg("--").arg(format!("-max_total_time={seconds}"));
+    for dir in vector_seeds(target) {
+        c.arg(dir);
+    }
+    // Inputs larger than this are truncated: big enough for every real document and the small
+    // archives, small enough to keep executions fast.
+    c.arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-max_len=131072");
     let result = run(&mut c);
 
     let new: Vec<PathBuf> = list_files(&artifacts)
@@ -125,6 +132,23 @@ fn fuzz_one(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<()> {
             new[0].display()
         ),
     }
+}
+
+/// The project's own vectors as read-only seed corpora (libFuzzer reads directories
+/// recursively), so every target starts from real documents.
+fn vector_seeds(target: &str) -> Vec<PathBuf> {
+    let r = root();
+    let dirs: &[&str] = match target {
+        "descriptor" | "archive" => &["testdata/go-reference/cases", "testdata/vectors/cases"],
+        "trust_policy" => &["testdata/go-reference", "testdata/vectors/trust"],
+        "host_config" => &["crates/st-format/testdata/hostconfig"],
+        "certificate" | "keys" => &["testdata/go-reference/keys", "testdata/vectors/trust"],
+        _ => &[],
+    };
+    dirs.iter()
+        .map(|d| r.join(d))
+        .filter(|d| d.is_dir())
+        .collect()
 }
 
 fn list_files(dir: &Path) -> BTreeSet<PathBuf> {
