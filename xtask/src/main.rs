@@ -33,7 +33,14 @@ enum Cmd {
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark `stmgr ospkg create`/`verify` against cp/openssl; prints a markdown table.
     Bench(bench::BenchArgs),
-    // New subcommands (e.g. `GenVectors(vectors::Args)`) go here, plus one arm below.
+    /// Regenerate the scenario vectors in testdata/vectors (deterministic), or with --check
+    /// only compare them with a fresh generation.
+    GenVectors {
+        /// Compare only; fail naming every file that differs.
+        #[arg(long)]
+        check: bool,
+    },
+    // New subcommands go here, plus one arm below.
 }
 
 fn main() -> ExitCode {
@@ -43,6 +50,7 @@ fn main() -> ExitCode {
         Cmd::Layering => layering::check(),
         Cmd::Fuzz(args) => fuzz::run_fuzz(args),
         Cmd::Bench(args) => bench::run_bench(args),
+        Cmd::GenVectors { check } => gen_vectors(*check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,4 +59,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn gen_vectors(check: bool) -> anyhow::Result<()> {
+    let mut c = util::cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "--locked",
+        "-p",
+        "st-testvectors",
+        "--bin",
+        "gen-vectors",
+        "--",
+    ]);
+    if check {
+        c.arg("--check");
+    }
+    util::run(&mut c)
 }

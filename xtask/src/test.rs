@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::layering;
-use crate::util::{Steps, cargo, root, say, succeeds};
+use crate::util::{Steps, cargo, say, succeeds};
 
 /// Flags of `cargo xtask test`.
 #[derive(Args, Debug)]
@@ -60,38 +60,13 @@ pub(crate) fn run(args: &TestArgs) -> Result<()> {
     }
 
     steps.run("layering", layering::check)?;
-    steps.run("vectors", vectors_check)?;
+    // The committed test vectors are checked against a fresh generation by the
+    // `st-testvectors` regenerate test, part of the workspace tests above.
     steps.run("e2e", e2e_check)?;
 
     steps.summary();
     say!("test: all steps passed");
     Ok(())
-}
-
-/// HOOK (test vectors): checks that the committed `testdata/vectors/` match
-/// what the generator produces, when the generator exists.
-///
-/// The generator is the `gen-vectors` binary of `crates/st-testvectors`
-/// (`gen-vectors --check`). If it moves into xtask (`xtask/src/vectors.rs`
-/// with a `GenVectors` subcommand in `main.rs`), call its check function here
-/// instead.
-fn vectors_check() -> Result<()> {
-    let generator = root().join("crates/st-testvectors/src/bin/gen-vectors.rs");
-    if !generator.is_file() {
-        say!("vectors: no generator ({}); skipping", generator.display());
-        return Ok(());
-    }
-    crate::util::run(cargo().args([
-        "run",
-        "--quiet",
-        "--locked",
-        "-p",
-        "st-testvectors",
-        "--bin",
-        "gen-vectors",
-        "--",
-        "--check",
-    ]))
 }
 
 /// HOOK (end-to-end): a later issue adds the QEMU/nginx/swtpm end-to-end test.
