@@ -97,18 +97,6 @@ fn to_u32(v: u64, what: impl FnOnce() -> String) -> Result<u32, ArchiveError> {
     u32::try_from(v).map_err(|_| too_large(what()))
 }
 
-/// Append `data` as non-final stored blocks.
-fn push_stored(buf: &mut Vec<u8>, data: &[u8]) {
-    for block in data.chunks(MAX_STORED_BLOCK) {
-        // chunks() yields at most MAX_STORED_BLOCK bytes, so the length fits in 16 bits.
-        let len = u16::try_from(block.len()).unwrap_or(u16::MAX);
-        buf.push(0x00);
-        buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(&(!len).to_le_bytes());
-        buf.extend_from_slice(block);
-    }
-}
-
 fn stored_len(n: usize) -> usize {
     n + n.div_ceil(MAX_STORED_BLOCK) * STORED_HEADER
 }
@@ -328,13 +316,45 @@ impl<W: io::Write> ArchiveWriter<W> {
             compressed = compress_bounded(c, input, &mut buf, stored_len(input.len()))?;
         }
         if !compressed {
-            buf.clear();
-            buf.reserve(stored_len(input.len()));
-            push_stored(&mut buf, input);
+            self.buf = buf;
+            return self.emit_stored(input);
         }
         let r = self.emit(&buf).map(|()| buf.len());
         self.buf = buf;
         r
+    }
+
+    /// Emit `data` as non-final stored blocks with one vectored write: the block headers and
+    /// the caller's bytes go to the sink without being copied into a buffer first.
+    fn emit_stored(&mut self, data: &[u8]) -> Result<usize, ArchiveError> {
+        let headers: Vec<[u8; STORED_HEADER]> = data
+            .chunks(MAX_STORED_BLOCK)
+            .map(|block| {
+                // chunks() yields at most MAX_STORED_BLOCK bytes, so the length fits in 16 bits.
+                let [l0, l1] = u16::try_from(block.len()).unwrap_or(u16::MAX).to_le_bytes();
+                [0x00, l0, l1, !l0, !l1]
+            })
+            .collect();
+        let mut slices: Vec<io::IoSlice<'_>> = headers
+            .iter()
+            .zip(data.chunks(MAX_STORED_BLOCK))
+            .flat_map(|(h, block)| [io::IoSlice::new(h), io::IoSlice::new(block)])
+            .collect();
+        let mut rest = slices.as_mut_slice();
+        while !rest.is_empty() {
+            match self.out.write_vectored(rest) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let len = stored_len(data.len());
+        self.offset = self
+            .offset
+            .checked_add(len as u64)
+            .ok_or_else(|| too_large("archive".into()))?;
+        Ok(len)
     }
 
     /// Write the central directory and end record; returns the sink.
