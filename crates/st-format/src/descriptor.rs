@@ -209,8 +209,7 @@ impl Descriptor {
                 max: MAX_DESCRIPTOR_BYTES,
             });
         }
-        let raw: RawDescriptor =
-            serde_json::from_slice(bytes).map_err(|e| DescriptorError::Json(e.to_string()))?;
+        let raw: RawDescriptor = gojson::from_object(bytes).map_err(DescriptorError::Json)?;
         match raw.version {
             Some(DESCRIPTOR_VERSION) => {}
             Some(v) => {
@@ -367,6 +366,7 @@ mod tests {
             ),
             (r#"{"version":1,"version":1}"#, "duplicate"),
             (r#"{"version":"1"}"#, "JSON"),
+            (r#"[1, "", null, null]"#, "expected a JSON object"),
         ];
         for (json, want) in cases {
             let err = Descriptor::from_json(json.as_bytes())

@@ -101,6 +101,19 @@ fn write<T: Serialize + ?Sized, F: Formatter>(value: &T, inner: F) -> Vec<u8> {
     out
 }
 
+/// Parse a JSON document that must be an object into `T`. serde's derived structs also accept
+/// a JSON array (`[1, "network"]` as a positional struct); ST documents are always objects, so
+/// anything else is refused before serde sees it.
+pub(crate) fn from_object<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err("expected a JSON object".into());
+    }
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

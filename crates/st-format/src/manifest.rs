@@ -155,8 +155,7 @@ impl Manifest {
                 max: MAX_MANIFEST_BYTES,
             });
         }
-        let raw: RawManifest =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let raw: RawManifest = gojson::from_object(bytes).map_err(ManifestError::Json)?;
         match raw.version {
             Some(MANIFEST_VERSION) => {}
             Some(v) => {

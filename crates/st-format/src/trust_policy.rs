@@ -123,8 +123,7 @@ impl TrustPolicy {
                 max: MAX_TRUST_POLICY_BYTES,
             });
         }
-        let raw: RawTrustPolicy =
-            serde_json::from_slice(bytes).map_err(|e| TrustPolicyError::Json(e.to_string()))?;
+        let raw: RawTrustPolicy = gojson::from_object(bytes).map_err(TrustPolicyError::Json)?;
         let threshold = match raw.ospkg_signature_threshold {
             None => return Err(TrustPolicyError::Missing { field: THRESHOLD }),
             Some(v) => v
@@ -178,5 +177,113 @@ impl TrustPolicy {
     /// Where the OS package comes from.
     pub fn fetch_method(&self) -> FetchMethod {
         self.fetch_method
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every accepted spelling and its canonical form.
+    #[test]
+    fn accepted_policies_and_their_canonical_form() {
+        let cases = [
+            (
+                r#"{"ospkg_signature_threshold": 2, "ospkg_fetch_method": "network"}"#,
+                r#"{"ospkg_signature_threshold":2,"ospkg_fetch_method":"network"}"#,
+            ),
+            (
+                "{\n  \"ospkg_fetch_method\": \"initramfs\",\n  \"ospkg_signature_threshold\": 1\n}\n",
+                r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"initramfs"}"#,
+            ),
+            // Unknown fields are ignored, as in the reference ("Unknown field" test).
+            (
+                r#"{"ospkg_signature_threshold":3,"ospkg_fetch_method":"network","comment":"x"}"#,
+                r#"{"ospkg_signature_threshold":3,"ospkg_fetch_method":"network"}"#,
+            ),
+        ];
+        for (input, canonical) in cases {
+            let p = TrustPolicy::from_json(input.as_bytes()).unwrap();
+            assert_eq!(String::from_utf8(p.to_canonical_json()).unwrap(), canonical);
+            assert_eq!(TrustPolicy::from_json(canonical.as_bytes()).unwrap(), p);
+        }
+    }
+
+    /// The reference's rejection checklist, each naming the field.
+    #[test]
+    fn rejected_policies_name_the_field() {
+        let net = r#""ospkg_fetch_method":"network""#;
+        let cases = [
+            (
+                format!("{{{net}}}"),
+                "ospkg_signature_threshold\" is missing",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":null,{net}}}"#),
+                "is missing",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":0,{net}}}"#),
+                "at least 1",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":-1,{net}}}"#),
+                "at least 1",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":1.5,{net}}}"#),
+                "at least 1",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":"1",{net}}}"#),
+                "at least 1",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":4294967296,{net}}}"#),
+                "at least 1",
+            ),
+            (
+                r#"{"ospkg_signature_threshold":1}"#.into(),
+                "ospkg_fetch_method\" is missing",
+            ),
+            (
+                r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":null}"#.into(),
+                "is missing",
+            ),
+            (
+                r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":""}"#.into(),
+                "ospkg_fetch_method",
+            ),
+            (
+                r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"usb"}"#.into(),
+                "ospkg_fetch_method",
+            ),
+            (
+                r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":1}"#.into(),
+                "ospkg_fetch_method",
+            ),
+            (
+                r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"Network"}"#.into(),
+                "ospkg_fetch_method",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":1,"ospkg_signature_threshold":2,{net}}}"#),
+                "duplicate",
+            ),
+            ("[]".into(), "expected a JSON object"),
+            (r#"[1, "network"]"#.into(), "expected a JSON object"),
+            ("".into(), "invalid JSON"),
+        ];
+        for (input, want) in cases {
+            let err = TrustPolicy::from_json(input.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{input}: {err}");
+        }
+        let big = vec![b' '; MAX_TRUST_POLICY_BYTES + 1];
+        assert!(matches!(
+            TrustPolicy::from_json(&big),
+            Err(TrustPolicyError::TooLarge { .. })
+        ));
     }
 }

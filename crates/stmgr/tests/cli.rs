@@ -755,3 +755,62 @@ fn scenario_vectors_get_their_verdicts() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+fn tool(dir: &Path, program: &str, args: &[&str]) -> Output {
+    let o = Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
+    assert!(o.status.success(), "{program} {args:?}: {}", stderr(&o));
+    o
+}
+
+/// Keys made by OpenSSL and certificates checked by OpenSSL: our certificates are ordinary
+/// X.509 that an independent implementation accepts, with the reference's extensions.
+#[test]
+fn openssl_keys_in_and_openssl_verifies_our_certificates() {
+    let dir = setup();
+    let d = dir.path();
+    tool(d, "openssl", &["genpkey", "-algorithm", "ed25519", "-out", "ca.key"]);
+    tool(d, "openssl", &["genpkey", "-algorithm", "ed25519", "-out", "signer.key"]);
+    tool(d, "openssl", &["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"]);
+    ok(stmgr(d, &["keygen", "certificate", "--is-ca", "--root-key", "ca.key", "--cert-out", "ca.pem"]));
+    assert!(!d.join("rootkey.pem").exists(), "no key is generated when --root-key is given");
+    ok(stmgr(
+        d,
+        &["keygen", "certificate", "--root-cert", "ca.pem", "--root-key", "ca.key", "--leaf-key",
+          "signer.pub", "--cert-out", "signer.pem"],
+    ));
+    let o = tool(d, "openssl", &["verify", "-CAfile", "ca.pem", "signer.pem"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signer.pem: OK"));
+    let ca = String::from_utf8(tool(d, "openssl", &["x509", "-in", "ca.pem", "-noout", "-text"]).stdout).unwrap();
+    assert!(ca.contains("CA:TRUE") && ca.contains("Digital Signature, Certificate Sign"), "{ca}");
+    let leaf =
+        String::from_utf8(tool(d, "openssl", &["x509", "-in", "signer.pem", "-noout", "-text"]).stdout).unwrap();
+    assert!(!leaf.contains("CA:TRUE") && leaf.contains("Digital Signature"), "{leaf}");
+    assert!(!leaf.contains("Extended Key Usage"), "{leaf}");
+    // The OpenSSL key signs; the package verifies under the OpenSSL-keyed root.
+    ok(stmgr(d, &["ospkg", "sign", "--key", "signer.key", "--cert", "signer.pem", "--ospkg", "os"]));
+    ok(stmgr(d, &["ospkg", "verify", "--ospkg", "os", "--root-certs", "ca.pem"]));
+}
+
+/// OpenSSH keys from ssh-keygen: the public key makes a leaf, the private key signs.
+#[test]
+fn openssh_keys_from_ssh_keygen() {
+    let dir = setup();
+    let d = dir.path();
+    tool(d, "ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", "op@example", "-f", "op"]);
+    ok(stmgr(
+        d,
+        &["keygen", "certificate", "--root-cert", "root.pem", "--root-key", "root.key", "--leaf-key",
+          "op.pub", "--cert-out", "op.pem"],
+    ));
+    ok(stmgr(d, &["ospkg", "sign", "--key", "op", "--cert", "op.pem", "--ospkg", "os.zip"]));
+    ok(stmgr(d, &["ospkg", "verify", "--ospkg", "os.zip", "--root-certs", "root.pem"]));
+    // An RSA OpenSSH key is refused with a reason.
+    tool(d, "ssh-keygen", &["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", "rsa"]);
+    let o = stmgr(d, &["ospkg", "sign", "--key", "rsa", "--cert", "op.pem", "--ospkg", "os.zip"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
+}
