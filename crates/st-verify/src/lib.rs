@@ -360,17 +360,19 @@ fn check_cert_and_signature(
     Ok(key)
 }
 
+/// The decision, in the order of the acceptance path: the archive is only looked at (and
+/// `layout` only called) when the signatures met the threshold.
 fn decide(
     report: VerifyReport,
-    layout: Result<OsPackageLayout, ArchiveError>,
     digest: ArchiveDigest,
+    layout: impl FnOnce() -> Result<OsPackageLayout, ArchiveError>,
 ) -> Result<VerifiedOsPackage, VerifyError> {
     if !report.threshold_met() {
         return Err(VerifyError::ThresholdNotMet {
             report: Box::new(report),
         });
     }
-    match layout {
+    match layout() {
         Ok(layout) => Ok(VerifiedOsPackage {
             report,
             layout,
@@ -436,14 +438,7 @@ pub fn verify<R: ReadAt + Sync + ?Sized>(
         (digest, layout)
     });
     let digest = digest.map_err(VerifyError::Io)?;
-    let report = check_signatures(
-        descriptor,
-        &digest,
-        policy.roots,
-        policy.threshold,
-        policy.now,
-    );
-    decide(report, layout, digest)
+    decide(check_policy(descriptor, &digest, policy), digest, || layout)
 }
 
 /// The acceptance path for an archive hashed as it arrived ([`HashingBuffer`]): signatures
@@ -454,20 +449,13 @@ pub fn verify_hashed(
     policy: &Policy<'_>,
 ) -> Result<VerifiedOsPackage, VerifyError> {
     let digest = archive.digest();
-    let report = check_signatures(
-        descriptor,
-        &digest,
-        policy.roots,
-        policy.threshold,
-        policy.now,
-    );
-    if !report.threshold_met() {
-        return Err(VerifyError::ThresholdNotMet {
-            report: Box::new(report),
-        });
-    }
-    let layout = check_layout(archive.bytes(), policy.limits);
-    decide(report, layout, digest)
+    decide(check_policy(descriptor, &digest, policy), digest, || {
+        check_layout(archive.bytes(), policy.limits)
+    })
+}
+
+fn check_policy(descriptor: &Descriptor, digest: &ArchiveDigest, p: &Policy<'_>) -> VerifyReport {
+    check_signatures(descriptor, digest, p.roots, p.threshold, p.now)
 }
 
 /// The raw Ed25519 public key of a certificate (`None` for other key types); an error when the
