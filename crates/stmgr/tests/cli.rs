@@ -772,27 +772,93 @@ fn tool(dir: &Path, program: &str, args: &[&str]) -> Output {
 fn openssl_keys_in_and_openssl_verifies_our_certificates() {
     let dir = setup();
     let d = dir.path();
-    tool(d, "openssl", &["genpkey", "-algorithm", "ed25519", "-out", "ca.key"]);
-    tool(d, "openssl", &["genpkey", "-algorithm", "ed25519", "-out", "signer.key"]);
-    tool(d, "openssl", &["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"]);
-    ok(stmgr(d, &["keygen", "certificate", "--is-ca", "--root-key", "ca.key", "--cert-out", "ca.pem"]));
-    assert!(!d.join("rootkey.pem").exists(), "no key is generated when --root-key is given");
+    tool(
+        d,
+        "openssl",
+        &["genpkey", "-algorithm", "ed25519", "-out", "ca.key"],
+    );
+    tool(
+        d,
+        "openssl",
+        &["genpkey", "-algorithm", "ed25519", "-out", "signer.key"],
+    );
+    tool(
+        d,
+        "openssl",
+        &["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"],
+    );
     ok(stmgr(
         d,
-        &["keygen", "certificate", "--root-cert", "ca.pem", "--root-key", "ca.key", "--leaf-key",
-          "signer.pub", "--cert-out", "signer.pem"],
+        &[
+            "keygen",
+            "certificate",
+            "--is-ca",
+            "--root-key",
+            "ca.key",
+            "--cert-out",
+            "ca.pem",
+        ],
+    ));
+    assert!(
+        !d.join("rootkey.pem").exists(),
+        "no key is generated when --root-key is given"
+    );
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "--root-cert",
+            "ca.pem",
+            "--root-key",
+            "ca.key",
+            "--leaf-key",
+            "signer.pub",
+            "--cert-out",
+            "signer.pem",
+        ],
     ));
     let o = tool(d, "openssl", &["verify", "-CAfile", "ca.pem", "signer.pem"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("signer.pem: OK"));
-    let ca = String::from_utf8(tool(d, "openssl", &["x509", "-in", "ca.pem", "-noout", "-text"]).stdout).unwrap();
-    assert!(ca.contains("CA:TRUE") && ca.contains("Digital Signature, Certificate Sign"), "{ca}");
-    let leaf =
-        String::from_utf8(tool(d, "openssl", &["x509", "-in", "signer.pem", "-noout", "-text"]).stdout).unwrap();
-    assert!(!leaf.contains("CA:TRUE") && leaf.contains("Digital Signature"), "{leaf}");
+    let ca =
+        String::from_utf8(tool(d, "openssl", &["x509", "-in", "ca.pem", "-noout", "-text"]).stdout)
+            .unwrap();
+    assert!(
+        ca.contains("CA:TRUE") && ca.contains("Digital Signature, Certificate Sign"),
+        "{ca}"
+    );
+    let leaf = String::from_utf8(
+        tool(
+            d,
+            "openssl",
+            &["x509", "-in", "signer.pem", "-noout", "-text"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        !leaf.contains("CA:TRUE") && leaf.contains("Digital Signature"),
+        "{leaf}"
+    );
     assert!(!leaf.contains("Extended Key Usage"), "{leaf}");
     // The OpenSSL key signs; the package verifies under the OpenSSL-keyed root.
-    ok(stmgr(d, &["ospkg", "sign", "--key", "signer.key", "--cert", "signer.pem", "--ospkg", "os"]));
-    ok(stmgr(d, &["ospkg", "verify", "--ospkg", "os", "--root-certs", "ca.pem"]));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "sign",
+            "--key",
+            "signer.key",
+            "--cert",
+            "signer.pem",
+            "--ospkg",
+            "os",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &["ospkg", "verify", "--ospkg", "os", "--root-certs", "ca.pem"],
+    ));
 }
 
 /// OpenSSH keys from ssh-keygen: the public key makes a leaf, the private key signs.
@@ -800,17 +866,65 @@ fn openssl_keys_in_and_openssl_verifies_our_certificates() {
 fn openssh_keys_from_ssh_keygen() {
     let dir = setup();
     let d = dir.path();
-    tool(d, "ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", "op@example", "-f", "op"]);
+    tool(
+        d,
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "op@example",
+            "-f",
+            "op",
+        ],
+    );
     ok(stmgr(
         d,
-        &["keygen", "certificate", "--root-cert", "root.pem", "--root-key", "root.key", "--leaf-key",
-          "op.pub", "--cert-out", "op.pem"],
+        &[
+            "keygen",
+            "certificate",
+            "--root-cert",
+            "root.pem",
+            "--root-key",
+            "root.key",
+            "--leaf-key",
+            "op.pub",
+            "--cert-out",
+            "op.pem",
+        ],
     ));
-    ok(stmgr(d, &["ospkg", "sign", "--key", "op", "--cert", "op.pem", "--ospkg", "os.zip"]));
-    ok(stmgr(d, &["ospkg", "verify", "--ospkg", "os.zip", "--root-certs", "root.pem"]));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg", "sign", "--key", "op", "--cert", "op.pem", "--ospkg", "os.zip",
+        ],
+    ));
+    ok(stmgr(
+        d,
+        &[
+            "ospkg",
+            "verify",
+            "--ospkg",
+            "os.zip",
+            "--root-certs",
+            "root.pem",
+        ],
+    ));
     // An RSA OpenSSH key is refused with a reason.
-    tool(d, "ssh-keygen", &["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", "rsa"]);
-    let o = stmgr(d, &["ospkg", "sign", "--key", "rsa", "--cert", "op.pem", "--ospkg", "os.zip"]);
+    tool(
+        d,
+        "ssh-keygen",
+        &["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", "rsa"],
+    );
+    let o = stmgr(
+        d,
+        &[
+            "ospkg", "sign", "--key", "rsa", "--cert", "op.pem", "--ospkg", "os.zip",
+        ],
+    );
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
 }
