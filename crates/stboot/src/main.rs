@@ -1,0 +1,2 @@
+//! stboot (stub).
+fn main() {}
