@@ -137,6 +137,11 @@ impl HashingBuffer {
             hasher: ArchiveHasher::new(),
         }
     }
+    /// Make room for `additional` more bytes at once (e.g. the announced Content-Length), so
+    /// the buffer is not regrown and copied while the body arrives.
+    pub fn reserve(&mut self, additional: usize) {
+        self.bytes.reserve_exact(additional);
+    }
     /// Bytes received so far.
     pub fn len(&self) -> usize {
         self.bytes.len()

@@ -1,0 +1,202 @@
+//! stboot's own options: from the kernel command line (`stboot.<key>=<value>`) when it runs as
+//! PID 1, or from flags in `--dry-run` mode. Unknown keys are logged and ignored; bad values are
+//! errors naming the key, so a typo never silently changes behaviour.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// What to do when no OS package could be booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Reboot after the delay, as the reference does (the machine tries again from scratch).
+    Reboot,
+    /// Power off after the delay (tests, or operators who want a machine to stay down).
+    Poweroff,
+}
+
+/// Tunables of a boot. Defaults follow the reference where it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Log level (`stboot.loglevel=error|warn|info|debug`).
+    pub log_level: log::LevelFilter,
+    /// Recovery action (`stboot.recovery=reboot|poweroff`).
+    pub recovery: Recovery,
+    /// Pause before the recovery action (`stboot.recovery_delay=SECONDS`); reference: 6 s.
+    pub recovery_delay: Duration,
+    /// Deadline for the whole fetch phase over all URLs (`stboot.deadline=SECONDS`); reference:
+    /// 20 minutes.
+    pub deadline: Duration,
+    /// Attempts per URL for transient failures (`stboot.retries=N`).
+    pub attempts_per_url: u32,
+    /// First backoff between attempts, doubled each time (`stboot.backoff=SECONDS`).
+    pub backoff: Duration,
+    /// Time allowed to connect and receive the response headers (`stboot.http_timeout=SECONDS`);
+    /// a server that accepts and then stalls costs at most this much.
+    pub http_timeout: Duration,
+    /// Time to wait for a network link to come up (`stboot.carrier_timeout=SECONDS`).
+    pub carrier_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            log_level: log::LevelFilter::Info,
+            recovery: Recovery::Reboot,
+            recovery_delay: Duration::from_secs(6),
+            deadline: Duration::from_secs(20 * 60),
+            attempts_per_url: 3,
+            backoff: Duration::from_secs(1),
+            http_timeout: Duration::from_secs(30),
+            carrier_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A bad option value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The key (without the `stboot.` prefix).
+    pub key: String,
+    /// The offending value.
+    pub value: String,
+    /// What was expected.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "option stboot.{}={:?}: expected {}",
+            self.key, self.value, self.expected
+        )
+    }
+}
+
+/// Split a kernel command line into `stboot.` options (`key` -> `value`), honouring double
+/// quotes as the kernel does. Flags without `=` get an empty value.
+pub fn cmdline_options(cmdline: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut words = Vec::new();
+    for c in cmdline.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    for w in words {
+        if let Some(rest) = w.strip_prefix("stboot.") {
+            let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+            out.insert(k.to_string(), v.to_string());
+        }
+    }
+    out
+}
+
+fn seconds(key: &str, value: &str) -> Result<Duration, OptionError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s <= 24 * 3600)
+        .map(Duration::from_secs)
+        .ok_or_else(|| OptionError {
+            key: key.into(),
+            value: value.into(),
+            expected: "whole seconds (0 to 86400)",
+        })
+}
+
+impl Options {
+    /// Options from `stboot.` key/values. Returns the options and the unknown keys.
+    pub fn from_map(map: &BTreeMap<String, String>) -> Result<(Self, Vec<String>), OptionError> {
+        let mut o = Self::default();
+        let mut unknown = Vec::new();
+        for (k, v) in map {
+            let bad = |expected| OptionError {
+                key: k.clone(),
+                value: v.clone(),
+                expected,
+            };
+            match k.as_str() {
+                "loglevel" => {
+                    o.log_level = match v.as_str() {
+                        "error" | "e" => log::LevelFilter::Error,
+                        "warn" | "w" => log::LevelFilter::Warn,
+                        "info" | "i" => log::LevelFilter::Info,
+                        "debug" | "d" => log::LevelFilter::Debug,
+                        _ => return Err(bad("error, warn, info or debug")),
+                    }
+                }
+                "recovery" => {
+                    o.recovery = match v.as_str() {
+                        "reboot" => Recovery::Reboot,
+                        "poweroff" => Recovery::Poweroff,
+                        _ => return Err(bad("reboot or poweroff")),
+                    }
+                }
+                "recovery_delay" => o.recovery_delay = seconds(k, v)?,
+                "deadline" => o.deadline = seconds(k, v)?,
+                "backoff" => o.backoff = seconds(k, v)?,
+                "http_timeout" => o.http_timeout = seconds(k, v)?,
+                "carrier_timeout" => o.carrier_timeout = seconds(k, v)?,
+                "retries" => {
+                    o.attempts_per_url = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=100).contains(n))
+                        .ok_or_else(|| bad("1 to 100"))?;
+                }
+                _ => unknown.push(k.clone()),
+            }
+        }
+        if o.http_timeout.is_zero() {
+            o.http_timeout = Duration::from_secs(1);
+        }
+        Ok((o, unknown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_kernel_command_line() {
+        let m = cmdline_options(
+            r#"console=ttyS0 stboot.loglevel=debug stboot.recovery=poweroff quiet stboot.flag stboot.x="a b""#,
+        );
+        assert_eq!(m.get("loglevel").map(String::as_str), Some("debug"));
+        assert_eq!(m.get("flag").map(String::as_str), Some(""));
+        assert_eq!(m.get("x").map(String::as_str), Some("a b"));
+        assert!(!m.contains_key("console"));
+        let (o, unknown) = Options::from_map(&m).unwrap();
+        assert_eq!(o.log_level, log::LevelFilter::Debug);
+        assert_eq!(o.recovery, Recovery::Poweroff);
+        assert_eq!(unknown, vec!["flag".to_string(), "x".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (k, v) in [
+            ("loglevel", "loud"),
+            ("deadline", "-1"),
+            ("retries", "0"),
+            ("recovery", "halt"),
+        ] {
+            let m = BTreeMap::from([(k.to_string(), v.to_string())]);
+            let e = Options::from_map(&m).unwrap_err().to_string();
+            assert!(e.contains(&format!("stboot.{k}")), "{e}");
+        }
+    }
+}

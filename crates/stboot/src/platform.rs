@@ -1,0 +1,356 @@
+//! The real effects: files of the stboot image, EFI variables, the network, HTTPS, kexec,
+//! recovery. Every call into `st-host` is in this file.
+
+use crate::fetch::{HttpTransport, Transport};
+use crate::flow::{self, Env, Failure, Ready};
+use crate::options::{Options, Recovery, cmdline_options};
+use st_format::HostConfig;
+use st_format::archive::read_entry;
+use st_verify::UnixTime;
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Kernel modules shipped in the stboot image and their load order (written by
+/// `stmgr image initramfs`).
+const MODULES_DIR: &str = "/lib/modules";
+const MODULES_ORDER: &str = "/etc/stboot/modules.order";
+
+fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than the {max}-byte limit"));
+    }
+    Ok(Some(bytes))
+}
+
+fn system_now() -> UnixTime {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    UnixTime::from_secs(secs)
+}
+
+/// Files are read from directories (the initramfs root as PID 1, operator-given dirs in a dry
+/// run).
+struct FileEnv {
+    trust_policy_dir: PathBuf,
+    host_config: Option<PathBuf>,
+    initramfs_root: PathBuf,
+    efi: bool,
+    network: bool,
+}
+
+impl Env for FileEnv {
+    fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String> {
+        read_capped(&self.trust_policy_dir.join(name), max as u64)
+    }
+    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+        match &self.host_config {
+            Some(p) => read_capped(p, st_format::limits::MAX_HOST_CONFIG_BYTES as u64),
+            None => Ok(None),
+        }
+    }
+    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+        if !self.efi {
+            return Ok(None);
+        }
+        st_host::efi::Efivarfs::system()
+            .read("STHostConfig", st_host::efi::ST_VENDOR_GUID)
+            .map(|v| v.map(|v| v.data))
+            .map_err(|e| e.to_string())
+    }
+    fn initramfs_file(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, String> {
+        read_capped(&self.initramfs_root.join(path), max)
+    }
+    fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, String> {
+        if !self.network {
+            return Ok("not configured (dry run: using this machine's network)".into());
+        }
+        let net_opts = st_host::net::NetOptions {
+            carrier_timeout: opts.carrier_timeout,
+            ..st_host::net::NetOptions::default()
+        };
+        let s = st_host::net::configure(hc, &net_opts).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{} {}/{} via {} ({}), dns [{}]",
+            s.interface,
+            s.address,
+            s.prefix,
+            s.gateway.map_or_else(|| "-".to_string(), |g| g.to_string()),
+            s.mode,
+            s.dns
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+    fn transport(&mut self, tls_roots: &[Vec<u8>], opts: &Options) -> Box<dyn Transport> {
+        Box::new(HttpTransport::new(tls_roots, opts.http_timeout))
+    }
+    fn now(&self) -> UnixTime {
+        system_now()
+    }
+}
+
+fn log_ready(ready: &Ready) {
+    let r = ready.verified.report();
+    let m = ready.verified.layout().manifest();
+    log::info!(
+        "verified OS package {} (label {:?}): {} of {} signatures valid, threshold {}, sha256 {}",
+        ready.source,
+        m.label(),
+        r.valid(),
+        r.found(),
+        r.threshold,
+        r.archive_sha256
+    );
+}
+
+fn log_failure(f: &Failure) {
+    log::error!("no OS package could be booted: {}", f.reason);
+    for a in &f.attempts {
+        log::error!("  {a}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --dry-run
+
+/// `stboot --dry-run` arguments.
+pub struct DryRunArgs {
+    trust_policy: PathBuf,
+    host_config: Option<PathBuf>,
+    initramfs_root: PathBuf,
+    options: BTreeMap<String, String>,
+}
+
+impl DryRunArgs {
+    /// `Ok(None)` for `--help` (or no arguments).
+    pub fn parse(args: &[String]) -> Result<Option<Self>, String> {
+        if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+            return Ok(None);
+        }
+        let mut it = args.iter();
+        let (mut dry, mut tp, mut hc, mut root, mut options) =
+            (false, None, None, None, BTreeMap::new());
+        while let Some(a) = it.next() {
+            let mut value = |flag: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match a.as_str() {
+                "--dry-run" => dry = true,
+                "--trust-policy" => tp = Some(PathBuf::from(value(a)?)),
+                "--host-config" => hc = Some(PathBuf::from(value(a)?)),
+                "--initramfs-root" => root = Some(PathBuf::from(value(a)?)),
+                "--option" => {
+                    let kv = value(a)?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| format!("--option {kv:?}: expected KEY=VALUE"))?;
+                    options.insert(k.trim_start_matches("stboot.").to_string(), v.to_string());
+                }
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        if !dry {
+            return Err("outside PID 1 only --dry-run is supported".into());
+        }
+        let trust_policy = tp.ok_or("--dry-run needs --trust-policy DIR")?;
+        Ok(Some(Self {
+            trust_policy,
+            host_config: hc,
+            initramfs_root: root.unwrap_or_else(|| ".".into()),
+            options,
+        }))
+    }
+}
+
+/// Run the boot flow without network setup and kexec; print what would be booted.
+pub fn dry_run(a: &DryRunArgs) -> ExitCode {
+    let opts = match Options::from_map(&a.options) {
+        Ok((o, unknown)) => {
+            for k in unknown {
+                eprintln!("stboot: ignoring unknown option stboot.{k}");
+            }
+            o
+        }
+        Err(e) => {
+            eprintln!("stboot: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    st_host::log::init(opts.log_level, false);
+    let mut env = FileEnv {
+        trust_policy_dir: a.trust_policy.clone(),
+        host_config: a.host_config.clone(),
+        initramfs_root: a.initramfs_root.clone(),
+        efi: false,
+        network: false,
+    };
+    match flow::run(&mut env, &opts) {
+        Ok(ready) => {
+            log_ready(&ready);
+            let m = ready.verified.layout().manifest();
+            let layout = ready.verified.layout();
+            println!(
+                "would boot: kernel {} ({} bytes), initramfs {} ({} bytes), cmdline {:?}, from {}",
+                m.kernel(),
+                layout.kernel().uncompressed_size(),
+                m.initramfs(),
+                layout.initramfs().uncompressed_size(),
+                m.cmdline(),
+                ready.source
+            );
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            log_failure(&f);
+            ExitCode::from(1)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PID 1
+
+fn recover(opts: &Options) -> ! {
+    let what = match opts.recovery {
+        Recovery::Reboot => "rebooting",
+        Recovery::Poweroff => "powering off",
+    };
+    log::error!("recovery: {what} in {} s", opts.recovery_delay.as_secs());
+    std::thread::sleep(opts.recovery_delay);
+    loop {
+        let e = match opts.recovery {
+            Recovery::Reboot => st_host::sys::reboot(),
+            Recovery::Poweroff => st_host::sys::poweroff(),
+        };
+        log::error!("recovery: {what} failed: {e}; trying again");
+        std::thread::sleep(Duration::from_secs(5));
+    }
+}
+
+static RECOVERY: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
+
+fn panic_recovery() -> ! {
+    recover(RECOVERY.get().unwrap_or(&Options::default()))
+}
+
+/// Put the verified kernel and initramfs into memfds, free the archive, load them with
+/// kexec_file_load and jump. Returns only on failure.
+fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
+    let layout = ready.verified.layout();
+    let manifest = layout.manifest().clone();
+    let t = Instant::now();
+    let mut kernel = match st_host::kexec::Memfd::create("stboot-kernel") {
+        Ok(m) => m,
+        Err(e) => return format!("kernel memfd: {e}"),
+    };
+    let mut initramfs = match st_host::kexec::Memfd::create("stboot-initramfs") {
+        Ok(m) => m,
+        Err(e) => return format!("initramfs memfd: {e}"),
+    };
+    if let Err(e) = read_entry(ready.archive.bytes(), layout.kernel(), &mut kernel) {
+        return format!("extracting kernel {}: {e}", manifest.kernel());
+    }
+    if let Err(e) = read_entry(ready.archive.bytes(), layout.initramfs(), &mut initramfs) {
+        return format!("extracting initramfs {}: {e}", manifest.initramfs());
+    }
+    let timings = ready.timings.clone();
+    // The archive is no longer needed: free it before the kernel copies the images.
+    drop(ready);
+    if let Err(e) = st_host::kexec::load(&kernel, Some(&initramfs), manifest.cmdline()) {
+        return format!("kexec load: {e}");
+    }
+    let load = t.elapsed();
+    drop((kernel, initramfs));
+    let total = started.elapsed();
+    let transfer = timings.archive;
+    let rest = total.saturating_sub(transfer);
+    log::info!(
+        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, kexec load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
+        modules.as_secs_f64(),
+        timings.network.as_secs_f64(),
+        timings.descriptor.as_secs_f64(),
+        transfer.as_secs_f64(),
+        timings.archive_bytes,
+        timings.archive_bytes as f64 / transfer.as_secs_f64().max(1e-6) / 1e6,
+        timings.verify.as_secs_f64(),
+        load.as_secs_f64(),
+        total.as_secs_f64(),
+        rest.as_secs_f64(),
+    );
+    log::info!(
+        "kexec: booting {} with cmdline {:?}",
+        manifest.kernel(),
+        manifest.cmdline()
+    );
+    format!("kexec: {}", st_host::kexec::execute())
+}
+
+/// PID 1: never returns.
+pub fn pid1() -> ! {
+    let started = Instant::now();
+    let mount_notes = st_host::sys::mount_pseudo_filesystems();
+    st_host::sys::setup_console();
+    let cmdline = st_host::sys::kernel_cmdline().unwrap_or_default();
+    let (opts, unknown, option_error) = match Options::from_map(&cmdline_options(&cmdline)) {
+        Ok((o, u)) => (o, u, None),
+        Err(e) => (Options::default(), Vec::new(), Some(e)),
+    };
+    st_host::log::init(opts.log_level, true);
+    let _ = RECOVERY.set(opts.clone());
+    st_host::log::install_panic_hook(panic_recovery);
+    log::info!("stboot-rs {} starting", env!("CARGO_PKG_VERSION"));
+    match mount_notes {
+        Ok(notes) => notes.iter().for_each(|n| log::debug!("mount: {n}")),
+        Err(e) => log::error!("mounting pseudo filesystems: {e}"),
+    }
+    if let Some(e) = option_error {
+        log::error!("{e}; using defaults");
+    }
+    for k in unknown {
+        log::warn!("ignoring unknown option stboot.{k}");
+    }
+    let t = Instant::now();
+    if Path::new(MODULES_ORDER).exists() {
+        for m in st_host::sys::load_modules(Path::new(MODULES_DIR), Path::new(MODULES_ORDER)) {
+            match m.result {
+                Ok(()) => log::debug!("module {} loaded", m.name),
+                Err(e) => log::warn!("module {}: {e}", m.name),
+            }
+        }
+    }
+    let modules = t.elapsed();
+    let mut env = FileEnv {
+        trust_policy_dir: PathBuf::from(flow::paths::TRUST_POLICY_DIR),
+        host_config: Some(PathBuf::from(flow::paths::HOST_CONFIG)),
+        initramfs_root: PathBuf::from(flow::paths::ROOT),
+        efi: true,
+        network: true,
+    };
+    match flow::run(&mut env, &opts) {
+        Ok(ready) => {
+            log_ready(&ready);
+            let e = boot(ready, started, modules);
+            log::error!("boot failed after verification: {e}");
+        }
+        Err(f) => log_failure(&f),
+    }
+    recover(&opts)
+}

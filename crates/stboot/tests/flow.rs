@@ -1,0 +1,349 @@
+//! The boot flow against a fake environment: real packages (the scenario vectors), real
+//! verification, fake servers. Proves the fallback, retry and rejection rules without a VM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use st_format::HostConfig;
+use st_verify::UnixTime;
+use stboot::fetch::{FetchError, Sink, Transport};
+use stboot::flow::{self, Env};
+use stboot::options::Options;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use url::Url;
+
+fn vectors() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors")
+}
+
+/// What a fake server answers for one URL, in order of requests (the last answer repeats).
+#[derive(Clone)]
+enum Answer {
+    Body(Vec<u8>),
+    Fail(fn() -> FetchError),
+}
+
+#[derive(Default)]
+struct Server {
+    answers: HashMap<String, Vec<Answer>>,
+    log: Vec<String>,
+}
+
+struct FakeTransport(Rc<RefCell<Server>>);
+
+impl Transport for FakeTransport {
+    fn get(
+        &mut self,
+        url: &Url,
+        max: u64,
+        _: Instant,
+        sink: &mut dyn Sink,
+    ) -> Result<u64, FetchError> {
+        let mut s = self.0.borrow_mut();
+        s.log.push(url.to_string());
+        let n = s.log.iter().filter(|u| *u == url.as_str()).count();
+        let answers = s
+            .answers
+            .get(url.as_str())
+            .cloned()
+            .unwrap_or_else(|| vec![Answer::Fail(|| FetchError::Status(404))]);
+        match answers.get(n - 1).or(answers.last()).cloned().unwrap() {
+            Answer::Body(b) if b.len() as u64 > max => Err(FetchError::TooLarge {
+                size: b.len() as u64,
+                max,
+            }),
+            Answer::Body(b) => {
+                sink.expect(b.len() as u64);
+                sink.write_all(&b).unwrap();
+                Ok(b.len() as u64)
+            }
+            Answer::Fail(f) => Err(f()),
+        }
+    }
+}
+
+struct FakeEnv {
+    policy: &'static str,
+    tls: bool,
+    host_config: Option<Vec<u8>>,
+    efi: Option<Vec<u8>>,
+    files: HashMap<String, Vec<u8>>,
+    server: Rc<RefCell<Server>>,
+    network_calls: usize,
+}
+
+impl FakeEnv {
+    fn new(host_config: &str) -> Self {
+        Self {
+            policy: "policy-1",
+            tls: true,
+            host_config: Some(host_config.as_bytes().to_vec()),
+            efi: None,
+            files: HashMap::new(),
+            server: Rc::default(),
+            network_calls: 0,
+        }
+    }
+    fn serve(&self, url: &str, answers: Vec<Answer>) {
+        self.server
+            .borrow_mut()
+            .answers
+            .insert(url.to_string(), answers);
+    }
+    fn requests(&self) -> Vec<String> {
+        self.server.borrow().log.clone()
+    }
+}
+
+impl Env for FakeEnv {
+    fn trust_policy_file(&self, name: &str, _: usize) -> Result<Option<Vec<u8>>, String> {
+        if name == "tls_roots.pem" {
+            // Any certificate will do: the fake transport does no TLS.
+            return Ok(self
+                .tls
+                .then(|| std::fs::read(vectors().join("trust/root.pem")).unwrap()));
+        }
+        Ok(std::fs::read(vectors().join("trust").join(self.policy).join(name)).ok())
+    }
+    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.host_config.clone())
+    }
+    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.efi.clone())
+    }
+    fn initramfs_file(&self, path: &str, _: u64) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.files.get(path).cloned())
+    }
+    fn setup_network(&mut self, _: &HostConfig, _: &Options) -> Result<String, String> {
+        self.network_calls += 1;
+        Ok("fake network".into())
+    }
+    fn transport(&mut self, _: &[Vec<u8>], _: &Options) -> Box<dyn Transport> {
+        Box::new(FakeTransport(self.server.clone()))
+    }
+    fn now(&self) -> UnixTime {
+        UnixTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
+    }
+}
+
+/// A scenario vector's descriptor with `os_pkg_url` set, and its archive.
+fn package(case: &str, os_pkg_url: &str) -> (Vec<u8>, Vec<u8>) {
+    let dir = vectors().join("cases").join(case);
+    let mut d: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ospkg.json")).unwrap()).unwrap();
+    d["os_pkg_url"] = os_pkg_url.into();
+    (
+        serde_json::to_vec(&d).unwrap(),
+        std::fs::read(dir.join("ospkg.zip")).unwrap(),
+    )
+}
+
+fn host_config(pointer: &str) -> String {
+    format!(
+        r#"{{"network_mode":"dhcp","ospkg_pointer":"{pointer}","identity":"node7","authentication":"s3cret"}}"#
+    )
+}
+
+fn opts() -> Options {
+    Options {
+        backoff: Duration::ZERO,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn happy_path_boots_the_first_server() {
+    let env = &mut FakeEnv::new(&host_config(
+        "https://a.example/os.json,https://b.example/os.json",
+    ));
+    let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip.clone())]);
+    let ready = flow::run(env, &opts()).unwrap();
+    assert_eq!(ready.source, "https://a.example/os.zip");
+    assert_eq!(ready.archive.bytes(), zip.as_slice());
+    assert_eq!(ready.verified.report().valid(), 1);
+    assert_eq!(
+        env.requests(),
+        ["https://a.example/os.json", "https://a.example/os.zip"]
+    );
+    assert_eq!(env.network_calls, 1);
+}
+
+#[test]
+fn relative_os_pkg_url_resolves_against_the_descriptor() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/dir/os.json"));
+    let (json, zip) = package("good-1-of-1", "../pkgs/os.zip");
+    env.serve("https://a.example/dir/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/pkgs/os.zip", vec![Answer::Body(zip)]);
+    assert_eq!(
+        flow::run(env, &opts()).unwrap().source,
+        "https://a.example/pkgs/os.zip"
+    );
+}
+
+#[test]
+fn id_and_auth_are_filled_in() {
+    let env = &mut FakeEnv::new(&host_config("https://u:$AUTH@a.example/$ID/os.json"));
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve(
+        "https://u:s3cret@a.example/node7/os.json",
+        vec![Answer::Body(json)],
+    );
+    env.serve(
+        "https://u:s3cret@a.example/node7/os.zip",
+        vec![Answer::Body(zip)],
+    );
+    let ready = flow::run(env, &opts()).unwrap();
+    // Credentials never reach the logs or the summary.
+    assert!(!ready.source.contains("s3cret"), "{}", ready.source);
+}
+
+#[test]
+fn failing_and_tampered_servers_fall_through_to_the_next() {
+    let env = &mut FakeEnv::new(&host_config(
+        "https://down.example/os.json,https://tampered.example/os.json,https://good.example/os.json",
+    ));
+    env.serve(
+        "https://down.example/os.json",
+        vec![Answer::Fail(|| FetchError::Tls("unknown issuer".into()))],
+    );
+    let (json, zip) = package("tampered-byte", "os.zip");
+    env.serve("https://tampered.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://tampered.example/os.zip", vec![Answer::Body(zip)]);
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://good.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://good.example/os.zip", vec![Answer::Body(zip)]);
+    let ready = flow::run(env, &opts()).unwrap();
+    assert_eq!(ready.source, "https://good.example/os.zip");
+    // The TLS failure is not retried.
+    assert_eq!(
+        env.requests().iter().filter(|u| u.contains("down")).count(),
+        1
+    );
+}
+
+#[test]
+fn transient_failures_are_retried_then_succeed() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve(
+        "https://a.example/os.json",
+        vec![
+            Answer::Fail(|| FetchError::Connect("refused".into())),
+            Answer::Fail(|| FetchError::Status(503)),
+            Answer::Body(json),
+        ],
+    );
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    flow::run(env, &opts()).unwrap();
+    assert_eq!(
+        env.requests()
+            .iter()
+            .filter(|u| u.ends_with("os.json"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn nothing_boots_when_every_server_fails_and_each_reason_is_listed() {
+    let env = &mut FakeEnv::new(&host_config(
+        "https://a.example/os.json,https://b.example/os.json,https://c.example/os.json,http://d.example/os.json",
+    ));
+    env.policy = "policy-2";
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    env.serve(
+        "https://b.example/os.json",
+        vec![Answer::Fail(|| FetchError::Truncated {
+            got: 5,
+            expected: 10,
+        })],
+    );
+    env.serve(
+        "https://c.example/os.json",
+        vec![Answer::Fail(|| FetchError::Timeout("no response".into()))],
+    );
+    let f = match flow::run(env, &opts()) {
+        Ok(_) => panic!("a package below the threshold was accepted"),
+        Err(f) => f,
+    };
+    assert_eq!(f.attempts.len(), 4, "{f}");
+    assert!(
+        f.attempts[0].contains("1 valid of 1 signatures, 2 required"),
+        "{f}"
+    );
+    assert!(f.attempts[1].contains("truncated"), "{f}");
+    assert!(f.attempts[2].contains("timed out"), "{f}");
+    assert!(f.attempts[3].contains("404"), "{f}");
+}
+
+#[test]
+fn https_without_tls_roots_is_refused_before_any_request() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.tls = false;
+    let f = flow::run(env, &opts()).err().unwrap();
+    assert!(f.attempts[0].contains("no tls_roots.pem"), "{f}");
+    assert!(env.requests().is_empty());
+}
+
+#[test]
+fn archive_stage_rejections_are_reported() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    let (json, zip) = package("duplicate-manifest", "os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    let f = flow::run(env, &opts()).err().unwrap();
+    assert!(f.attempts[0].contains("more than once"), "{f}");
+}
+
+#[test]
+fn initramfs_method_and_provisioning_fallback() {
+    let (json, zip) = package("good-1-of-1", "");
+    let mut env = FakeEnv::new("");
+    env.host_config = None;
+    env.files
+        .insert("ospkg/provision.json".into(), json.clone());
+    env.files.insert("ospkg/provision.zip".into(), zip.clone());
+    let ready = flow::run(&mut env, &opts()).unwrap();
+    assert_eq!(ready.source, "/ospkg/provision.zip");
+    assert_eq!(
+        env.network_calls, 0,
+        "the initramfs method needs no network"
+    );
+    assert!(env.requests().is_empty());
+}
+
+#[test]
+fn a_broken_initramfs_host_config_does_not_hide_the_efi_one() {
+    let mut env = FakeEnv::new(r#"{"network_mode":"static"}"#);
+    env.efi = Some(host_config("https://a.example/os.json").into_bytes());
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    flow::run(&mut env, &opts()).unwrap();
+    // Both broken: nothing boots, both problems named.
+    let mut env = FakeEnv::new(r#"{"network_mode":"static"}"#);
+    env.efi = Some(b"{".to_vec());
+    let f = flow::run(&mut env, &opts()).err().unwrap();
+    assert!(
+        f.attempts.len() == 2 && f.attempts[0].contains("host_configuration.json"),
+        "{f}"
+    );
+}
+
+#[test]
+fn oversized_descriptor_is_cut_off() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.serve(
+        "https://a.example/os.json",
+        vec![Answer::Body(vec![b' '; (1 << 20) + 1])],
+    );
+    let f = flow::run(env, &opts()).err().unwrap();
+    assert!(f.attempts[0].contains("limit"), "{f}");
+}

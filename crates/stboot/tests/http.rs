@@ -1,0 +1,206 @@
+//! The real HTTP(S) transport against local servers: pinned roots, status, size caps,
+//! truncated bodies, stalled servers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use stboot::fetch::{FetchError, HttpTransport, Transport};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use url::Url;
+
+struct Pki {
+    ca_der: Vec<u8>,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+fn pki() -> Pki {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test provisioning CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca_der: ca.der().to_vec(),
+        server_chain: vec![cert.der().clone()],
+        server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Ok(&'static [u8]),
+    Status(u16),
+    Truncate(&'static [u8]),
+    Stall,
+}
+
+fn respond(stream: &mut dyn ReadWrite, b: Behaviour) {
+    let mut reader = BufReader::new(&mut *stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let out: Vec<u8> = match b {
+        Behaviour::Ok(body) => [
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+            body,
+        ]
+        .concat(),
+        Behaviour::Status(s) => {
+            format!("HTTP/1.1 {s} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .into_bytes()
+        }
+        Behaviour::Truncate(body) => [
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len() * 2
+            )
+            .as_bytes(),
+            body,
+        ]
+        .concat(),
+        Behaviour::Stall => {
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+    };
+    let _ = stream.write_all(&out);
+    let _ = stream.flush();
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// Serve forever on a fresh port; TLS when `tls` is given.
+fn serve(tls: Option<Arc<rustls::ServerConfig>>, b: Behaviour) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(tcp) = conn else { continue };
+            let tls = tls.clone();
+            std::thread::spawn(move || handle(tcp, tls, b));
+        }
+    });
+    port
+}
+
+fn handle(mut tcp: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, b: Behaviour) {
+    match tls {
+        Some(cfg) => {
+            let conn = rustls::ServerConnection::new(cfg).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            respond(&mut s, b);
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        None => respond(&mut tcp, b),
+    }
+}
+
+fn server_config(p: &Pki) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(p.server_chain.clone(), p.server_key.clone_key())
+            .unwrap(),
+    )
+}
+
+fn get(roots: &[Vec<u8>], url: &str, max: u64) -> Result<Vec<u8>, FetchError> {
+    let mut t = HttpTransport::new(roots, Duration::from_secs(2));
+    let mut body = Vec::new();
+    t.get(
+        &Url::parse(url).unwrap(),
+        max,
+        Instant::now() + Duration::from_secs(10),
+        &mut body,
+    )?;
+    Ok(body)
+}
+
+#[test]
+fn https_with_the_pinned_root_works_and_another_root_is_refused() {
+    let p = pki();
+    let port = serve(Some(server_config(&p)), Behaviour::Ok(b"descriptor bytes"));
+    let url = format!("https://127.0.0.1:{port}/os.json");
+    assert_eq!(
+        get(&[p.ca_der.clone()], &url, 1 << 20).unwrap(),
+        b"descriptor bytes"
+    );
+    let other = pki();
+    match get(&[other.ca_der], &url, 1 << 20) {
+        Err(FetchError::Tls(e)) => assert!(!e.is_empty()),
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn status_size_truncation_and_stall_are_told_apart() {
+    let port = serve(None, Behaviour::Status(404));
+    assert!(matches!(
+        get(&[], &format!("http://127.0.0.1:{port}/x"), 100),
+        Err(FetchError::Status(404))
+    ));
+    let port = serve(None, Behaviour::Ok(&[7u8; 1000]));
+    assert!(matches!(
+        get(&[], &format!("http://127.0.0.1:{port}/x"), 999),
+        Err(FetchError::TooLarge { .. })
+    ));
+    assert_eq!(
+        get(&[], &format!("http://127.0.0.1:{port}/x"), 1000)
+            .unwrap()
+            .len(),
+        1000
+    );
+    let port = serve(None, Behaviour::Truncate(&[1u8; 500]));
+    match get(&[], &format!("http://127.0.0.1:{port}/x"), 10_000) {
+        Err(FetchError::Truncated {
+            got: 500,
+            expected: 1000,
+        }) => {}
+        other => panic!("expected a truncation error, got {other:?}"),
+    }
+    let port = serve(None, Behaviour::Stall);
+    let t = Instant::now();
+    match get(&[], &format!("http://127.0.0.1:{port}/x"), 100) {
+        Err(e @ FetchError::Timeout(_)) => assert!(!e.is_transient()),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "the stall cost {:?}",
+        t.elapsed()
+    );
+    // Nothing listens here.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    match get(&[], &format!("http://127.0.0.1:{port}/x"), 100) {
+        Err(e @ FetchError::Connect(_)) => assert!(e.is_transient()),
+        other => panic!("expected a connection failure, got {other:?}"),
+    }
+}
