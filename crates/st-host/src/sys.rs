@@ -139,6 +139,8 @@ struct PseudoFs {
     /// Mount point relative to the root.
     target: &'static str,
     fstype: &'static str,
+    /// `fstype` for the kernel.
+    fstype_c: &'static CStr,
     flags: libc::c_ulong,
     data: Option<&'static CStr>,
 }
@@ -151,6 +153,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         source: c"proc",
         target: "proc",
         fstype: "proc",
+        fstype_c: c"proc",
         flags: NOSUID_NODEV_NOEXEC,
         data: None,
     },
@@ -158,6 +161,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         source: c"sysfs",
         target: "sys",
         fstype: "sysfs",
+        fstype_c: c"sysfs",
         flags: NOSUID_NODEV_NOEXEC,
         data: None,
     },
@@ -165,6 +169,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         source: c"devtmpfs",
         target: "dev",
         fstype: "devtmpfs",
+        fstype_c: c"devtmpfs",
         flags: libc::MS_NOSUID,
         data: Some(c"mode=0755"),
     },
@@ -172,6 +177,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         source: c"tmpfs",
         target: "run",
         fstype: "tmpfs",
+        fstype_c: c"tmpfs",
         flags: libc::MS_NOSUID | libc::MS_NODEV,
         data: Some(c"mode=0755"),
     },
@@ -179,6 +185,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         source: c"tmpfs",
         target: "tmp",
         fstype: "tmpfs",
+        fstype_c: c"tmpfs",
         flags: libc::MS_NOSUID | libc::MS_NODEV,
         data: Some(c"mode=1777"),
     },
@@ -188,6 +195,7 @@ const EFIVARFS: PseudoFs = PseudoFs {
     source: c"efivarfs",
     target: "sys/firmware/efi/efivars",
     fstype: "efivarfs",
+    fstype_c: c"efivarfs",
     flags: NOSUID_NODEV_NOEXEC,
     data: None,
 };
@@ -196,6 +204,7 @@ const SECURITYFS: PseudoFs = PseudoFs {
     source: c"securityfs",
     target: "sys/kernel/security",
     fstype: "securityfs",
+    fstype_c: c"securityfs",
     flags: NOSUID_NODEV_NOEXEC,
     data: None,
 };
@@ -316,9 +325,6 @@ fn mount_one(fs: &PseudoFs, target: &Path) -> Result<MountOutcome, SysError> {
         return Ok(MountOutcome::AlreadyMounted);
     }
     let c_target = path_cstring(target)?;
-    let fstype = CString::new(fs.fstype).map_err(|_| SysError::NulInPath {
-        path: PathBuf::from(fs.fstype),
-    })?;
     let data = fs.data.map_or(std::ptr::null(), |d| d.as_ptr().cast());
     // SAFETY: all pointers are valid NUL-terminated strings (or NULL for `data`, which mount(2)
     // accepts) that outlive the call; mount(2) does not retain them.
@@ -326,7 +332,7 @@ fn mount_one(fs: &PseudoFs, target: &Path) -> Result<MountOutcome, SysError> {
         libc::mount(
             fs.source.as_ptr(),
             c_target.as_ptr(),
-            fstype.as_ptr(),
+            fs.fstype_c.as_ptr(),
             fs.flags,
             data,
         )
@@ -724,5 +730,8 @@ mod tests {
         let targets: Vec<_> = REQUIRED_MOUNTS.iter().map(|fs| fs.target).collect();
         assert_eq!(targets, ["proc", "sys", "dev", "run", "tmp"]);
         assert_eq!(REQUIRED_MOUNTS[3].data, Some(c"mode=0755"));
+        for fs in REQUIRED_MOUNTS.iter().chain([&EFIVARFS, &SECURITYFS]) {
+            assert_eq!(fs.fstype_c.to_str().unwrap(), fs.fstype);
+        }
     }
 }
