@@ -194,7 +194,7 @@ pub fn dry_run(a: &DryRunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    st_host::log::init(opts.log_level, false);
+    let _ = st_host::log::init(opts.log_level, false);
     let mut env = FileEnv {
         trust_policy_dir: a.trust_policy.clone(),
         host_config: a.host_config.clone(),
@@ -257,11 +257,11 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
     let layout = ready.verified.layout();
     let manifest = layout.manifest().clone();
     let t = Instant::now();
-    let mut kernel = match st_host::kexec::Memfd::create("stboot-kernel") {
+    let mut kernel = match st_host::kexec::Memfd::named(c"stboot-kernel") {
         Ok(m) => m,
         Err(e) => return format!("kernel memfd: {e}"),
     };
-    let mut initramfs = match st_host::kexec::Memfd::create("stboot-initramfs") {
+    let mut initramfs = match st_host::kexec::Memfd::named(c"stboot-initramfs") {
         Ok(m) => m,
         Err(e) => return format!("initramfs memfd: {e}"),
     };
@@ -278,7 +278,9 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
         return format!("kexec load: {e}");
     }
     let load = t.elapsed();
-    drop((kernel, initramfs));
+    // The kernel holds its own copy now; free the memfds.
+    drop(kernel);
+    drop(initramfs);
     let total = started.elapsed();
     let transfer = timings.archive;
     let rest = total.saturating_sub(transfer);
@@ -307,18 +309,24 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
 pub fn pid1() -> ! {
     let started = Instant::now();
     let mount_notes = st_host::sys::mount_pseudo_filesystems();
-    st_host::sys::setup_console();
+    let console = st_host::sys::setup_console();
     let cmdline = st_host::sys::kernel_cmdline().unwrap_or_default();
     let (opts, unknown, option_error) = match Options::from_map(&cmdline_options(&cmdline)) {
         Ok((o, u)) => (o, u, None),
         Err(e) => (Options::default(), Vec::new(), Some(e)),
     };
-    st_host::log::init(opts.log_level, true);
+    let _ = st_host::log::init(opts.log_level, true);
     let _ = RECOVERY.set(opts.clone());
     st_host::log::install_panic_hook(panic_recovery);
     log::info!("stboot-rs {} starting", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = console {
+        log::warn!("console: {e}");
+    }
     match mount_notes {
-        Ok(notes) => notes.iter().for_each(|n| log::debug!("mount: {n}")),
+        Ok(report) => report
+            .skipped()
+            .iter()
+            .for_each(|n| log::debug!("mount: {n}")),
         Err(e) => log::error!("mounting pseudo filesystems: {e}"),
     }
     if let Some(e) = option_error {
@@ -329,11 +337,20 @@ pub fn pid1() -> ! {
     }
     let t = Instant::now();
     if Path::new(MODULES_ORDER).exists() {
-        for m in st_host::sys::load_modules(Path::new(MODULES_DIR), Path::new(MODULES_ORDER)) {
-            match m.result {
-                Ok(()) => log::debug!("module {} loaded", m.name),
-                Err(e) => log::warn!("module {}: {e}", m.name),
+        match st_host::sys::load_modules(Path::new(MODULES_DIR), Path::new(MODULES_ORDER)) {
+            Ok(loads) => {
+                for m in loads {
+                    match m.result {
+                        Ok(()) => log::debug!("module {} loaded", m.name),
+                        Err(e) => log::warn!("module {}: {e}", m.name),
+                    }
+                }
             }
+            Err(e) => log::error!("{MODULES_ORDER}: {e}"),
+        }
+        // efivarfs is a module on common kernels: mount it now that modules are in.
+        if let Err(e) = st_host::sys::mount_efivarfs() {
+            log::debug!("efivarfs: {e}");
         }
     }
     let modules = t.elapsed();
