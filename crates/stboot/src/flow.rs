@@ -42,6 +42,10 @@ pub trait Env {
     fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String>;
     /// `/etc/host_configuration.json` of the initramfs; `None` when absent.
     fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String>;
+    /// How to name that file in messages.
+    fn host_config_path(&self) -> String {
+        paths::HOST_CONFIG.to_string()
+    }
     /// The `STHostConfig` EFI variable's data; `None` when absent or no EFI.
     fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String>;
     /// A file below the initramfs root (initramfs fetch method), e.g. `ospkg/x.zip`.
@@ -151,11 +155,11 @@ fn load_host_config(env: &dyn Env) -> Result<(HostConfig, String), Failure> {
     let mut problems = Vec::new();
     match env.initramfs_host_config() {
         Ok(Some(bytes)) => match HostConfig::from_json(&bytes) {
-            Ok(hc) => return Ok((hc, paths::HOST_CONFIG.to_string())),
-            Err(e) => problems.push(format!("{}: {e}", paths::HOST_CONFIG)),
+            Ok(hc) => return Ok((hc, env.host_config_path())),
+            Err(e) => problems.push(format!("{}: {e}", env.host_config_path())),
         },
         Ok(None) => {}
-        Err(e) => problems.push(format!("{}: {e}", paths::HOST_CONFIG)),
+        Err(e) => problems.push(format!("{}: {e}", env.host_config_path())),
     }
     match env.efi_host_config() {
         Ok(Some(bytes)) if bytes.len() <= MAX_HOST_CONFIG_BYTES => {

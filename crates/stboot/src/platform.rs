@@ -62,6 +62,11 @@ impl Env for FileEnv {
             None => Ok(None),
         }
     }
+    fn host_config_path(&self) -> String {
+        self.host_config
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string())
+    }
     fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String> {
         if !self.efi {
             return Ok(None);

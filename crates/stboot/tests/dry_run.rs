@@ -1,0 +1,97 @@
+//! `stboot --dry-run` as an operator runs it: the same flow, exit status and output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vectors() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors")
+}
+
+fn stboot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stboot"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// An initramfs root holding `ospkg/provision.{json,zip}` copied from a scenario vector.
+fn root_with(case: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ospkg = dir.path().join("ospkg");
+    std::fs::create_dir(&ospkg).unwrap();
+    let src = vectors().join("cases").join(case);
+    std::fs::copy(src.join("ospkg.json"), ospkg.join("provision.json")).unwrap();
+    std::fs::copy(src.join("ospkg.zip"), ospkg.join("provision.zip")).unwrap();
+    dir
+}
+
+fn run(root: &Path, policy: &str) -> Output {
+    let tp = vectors().join("trust").join(policy);
+    stboot(&[
+        "--dry-run",
+        "--trust-policy",
+        tp.to_str().unwrap(),
+        "--initramfs-root",
+        root.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn prints_what_it_would_boot() {
+    let root = root_with("good-1-of-1");
+    let o = run(root.path(), "policy-1");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("would boot: kernel boot/vmlinuz (32 bytes)"),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PROVISION MODE"));
+}
+
+#[test]
+fn refuses_what_does_not_verify() {
+    for (case, why) in [
+        ("tampered-byte", "does not verify"),
+        ("zip-bomb", "compression ratio"),
+    ] {
+        let root = root_with(case);
+        let o = run(root.path(), "policy-1");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{case}: {err}");
+        assert!(
+            err.contains("no OS package could be booted") && err.contains(why),
+            "{case}: {err}"
+        );
+        assert!(
+            o.stdout.is_empty(),
+            "{case}: nothing may be reported as bootable"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(stboot(&["--dry-run"]).status.code(), Some(2));
+    assert_eq!(stboot(&["--frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        stboot(&[
+            "--dry-run",
+            "--trust-policy",
+            "x",
+            "--option",
+            "loglevel=loud"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(stboot(&["--help"]).status.code(), Some(0));
+}
