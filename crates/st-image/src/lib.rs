@@ -121,8 +121,8 @@ pub enum ImageError {
     /// `tls_roots.pem` holds no parsable certificate.
     #[error("tls_roots.pem: {0}")]
     TlsRoots(#[source] RootsError),
-    /// The host config is invalid.
-    #[error("host config: {0}")]
+    /// The host config is invalid (the message starts with "host config").
+    #[error("{0}")]
     HostConfig(#[source] HostConfigError),
     /// A module name or module file is unusable.
     #[error("module {name:?}: {reason}")]
@@ -406,6 +406,11 @@ impl<'a> StbootImage<'a> {
         };
         if archive.len() == 0 {
             return Err(archive_error("empty"));
+        }
+        if archive.len() > u64::from(u32::MAX) {
+            return Err(archive_error(
+                "4 GiB or larger; a cpio newc entry holds at most 4 GiB - 1",
+            ));
         }
         // Check the zip magic; a reader gets its first bytes put back in front.
         let (head, archive) = match archive {

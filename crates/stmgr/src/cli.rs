@@ -56,10 +56,13 @@ pub(crate) enum Command {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ImageCommand {
-    /// Build the stboot initramfs: /init (stboot), /dev/console, /etc/trust_policy/*,
-    /// /etc/host_configuration.json, /lib/modules/*.ko + /etc/stboot/modules.order, and
-    /// /ospkg/NAME.{json,zip}. Every input is checked first. The same inputs always give the
-    /// same bytes.
+    /// Build the stboot initramfs (cpio newc, gzip by default) with stboot as /init.
+    ///
+    /// Contents: /init, /dev/console (c 5 1), /etc/trust_policy/{trust_policy.json,
+    /// ospkg_signing_root.pem,tls_roots.pem}, /etc/host_configuration.json,
+    /// /lib/modules/*.ko with /etc/stboot/modules.order, /ospkg/NAME.{json,zip}, and the
+    /// directories stboot mounts on. Every input is checked first. The same inputs always give
+    /// the same bytes.
     Initramfs(InitramfsArgs),
     /// List the entries of an initramfs (gzip-compressed or plain cpio newc).
     Inspect(InspectArgs),
