@@ -47,6 +47,70 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: CheckCommand,
     },
+    /// Build the stboot image (the initramfs whose /init is stboot) and list images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ImageCommand {
+    /// Build the stboot initramfs (cpio newc, gzip by default) with stboot as /init.
+    ///
+    /// Contents: /init, /dev/console (c 5 1), /etc/trust_policy/{trust_policy.json,
+    /// ospkg_signing_root.pem,tls_roots.pem}, /etc/host_configuration.json,
+    /// /lib/modules/*.ko with /etc/stboot/modules.order, /ospkg/NAME.{json,zip}, and the
+    /// directories stboot mounts on. Every input is checked first. The same inputs always give
+    /// the same bytes.
+    Initramfs(InitramfsArgs),
+    /// List the entries of an initramfs (gzip-compressed or plain cpio newc).
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InitramfsArgs {
+    /// The stboot binary (a static ELF executable); becomes /init.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stboot: PathBuf,
+    /// Trust policy directory: trust_policy.json, ospkg_signing_root.pem and, optionally,
+    /// tls_roots.pem; copied to /etc/trust_policy/.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) trust_policy: PathBuf,
+    /// Host config to put at /etc/host_configuration.json [default: none; stboot then reads
+    /// it from elsewhere, e.g. an EFI variable].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) host_config: Option<PathBuf>,
+    /// Kernel module (uncompressed .ko) to put in /lib/modules/; repeat the flag for more.
+    /// stboot loads them in the order given here.
+    #[arg(long = "module", value_name = "FILE.ko")]
+    pub(crate) modules: Vec<PathBuf>,
+    /// OS package for the initramfs fetch method (NAME, NAME.zip or NAME.json): copied to
+    /// /ospkg/NAME.json and /ospkg/NAME.zip.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) ospkg: Option<PathBuf>,
+    /// Compression of the image (the kernel unpacks gzip).
+    #[arg(long, value_enum, value_name = "KIND", default_value = "gzip")]
+    pub(crate) compression: ImageCompression,
+    /// Output file (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+}
+
+/// `--compression` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ImageCompression {
+    /// gzip (level 9, no time stamp or file name).
+    Gzip,
+    /// Plain cpio newc.
+    None,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InspectArgs {
+    /// The initramfs file.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod files;
+mod image;
 mod keygen;
 mod ospkg;
 
@@ -53,6 +54,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             println!("{}", String::from_utf8_lossy(&policy.to_pretty_json()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Image { command } => match command {
+            cli::ImageCommand::Initramfs(a) => image::initramfs(&a).map(|()| ExitCode::SUCCESS),
+            cli::ImageCommand::Inspect(a) => image::inspect(&a).map(|()| ExitCode::SUCCESS),
+        },
         Command::Hostconfig {
             command: cli::CheckCommand::Check(a),
         } => {
