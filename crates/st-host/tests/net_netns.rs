@@ -443,16 +443,6 @@ fn bonding_available() -> bool {
 /// the bond, default route via the bond. The peer ends are bridged in the peer namespace.
 #[test]
 fn bonding_active_backup() {
-    if !bonding_available() {
-        let msg = "the kernel has no bonding driver (`modprobe bonding` failed and \
-                   /sys/class/net/bonding_masters is missing); build it in or install the \
-                   module, or set ST_HOST_TEST_ALLOW_NO_BONDING=1 to skip this test";
-        if std::env::var_os("ST_HOST_TEST_ALLOW_NO_BONDING").is_some_and(|v| v == "1") {
-            eprintln!("SKIPPED bonding_active_backup: {msg}");
-            return;
-        }
-        panic!("{msg}");
-    }
     let lab = Lab::new("bond");
     lab.veth("eth0", "02:00:00:00:67:01", "p0", false);
     lab.veth("eth1", "02:00:00:00:67:02", "p1", false);
@@ -469,6 +459,24 @@ fn bonding_active_backup() {
         "ospkg_pointer":"https://os.example.org/os.json","identity":null,"authentication":null,
         "bonding_mode":"active-backup","bond_name":"bond0"}"#,
     );
+    if !bonding_available() {
+        // At least the failure must be clear.
+        let out = lab.netcfg(&cfg, &["--carrier-timeout", "10"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bond0: creating bond (mode active-backup): "),
+            "{err}"
+        );
+        let msg = "the kernel has no bonding driver (`modprobe bonding` failed and \
+                   /sys/class/net/bonding_masters is missing); build it in or install the \
+                   module, or set ST_HOST_TEST_ALLOW_NO_BONDING=1 to skip this test";
+        if std::env::var_os("ST_HOST_TEST_ALLOW_NO_BONDING").is_some_and(|v| v == "1") {
+            eprintln!("SKIPPED bonding_active_backup: {msg}");
+            return;
+        }
+        panic!("{msg}");
+    }
     let out = lab.netcfg(&cfg, &["--carrier-timeout", "10"]);
     assert!(out.status.success());
     assert!(stdout(&out).starts_with("interface bond0\n"));
@@ -485,4 +493,124 @@ fn bonding_active_backup() {
         let l = lab.json(&["link", "show", s]);
         assert_eq!(l[0]["master"], "bond0", "{l}");
     }
+}
+
+/// A minimal DHCP server on `dev` in namespace `ns`, run in a thread that joined that
+/// namespace. It offers 10.64.0.77/24 and answers the first REQUEST with a NAK and the second
+/// with an ACK. Returns the message types it received.
+fn nak_once_server(
+    ns: &str,
+    dev: &str,
+    ready: std::sync::mpsc::Sender<()>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let ns_file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    let dev = dev.to_owned();
+    std::thread::spawn(move || {
+        // SAFETY: `ns_file` is an open network namespace file; setns only moves this thread.
+        let r = unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        let sock = std::net::UdpSocket::bind("0.0.0.0:67").unwrap();
+        sock.set_broadcast(true).unwrap();
+        // SAFETY: `dev` is a valid buffer of the given length.
+        let r = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                dev.as_ptr().cast(),
+                dev.len() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_BINDTODEVICE: {}", std::io::Error::last_os_error());
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        ready.send(()).unwrap();
+        let mut seen = Vec::new();
+        let mut requests = 0;
+        let mut buf = [0u8; 1500];
+        while let Ok(n) = sock.recv(&mut buf) {
+            let p = &buf[..n];
+            if n < 243 || p[0] != 1 || p[240] != 53 {
+                continue;
+            }
+            let kind = p[242];
+            seen.push(kind);
+            let reply_kind = match kind {
+                1 => 2,
+                3 => {
+                    requests += 1;
+                    if requests == 1 { 6 } else { 5 }
+                }
+                _ => continue,
+            };
+            let mut r = vec![0u8; 236];
+            r[0] = 2;
+            r[1] = 1;
+            r[2] = 6;
+            r[4..8].copy_from_slice(&p[4..8]); // xid
+            r[10] = 0x80;
+            if reply_kind != 6 {
+                r[16..20].copy_from_slice(&[10, 64, 0, 77]);
+            }
+            r[28..34].copy_from_slice(&p[28..34]); // chaddr
+            r.extend_from_slice(&[99, 130, 83, 99, 53, 1, reply_kind]);
+            r.extend_from_slice(&[54, 4, 10, 64, 0, 1]);
+            if reply_kind == 6 {
+                r.extend_from_slice(&[56, 9]);
+                r.extend_from_slice(b"try again");
+            } else {
+                r.extend_from_slice(&[1, 4, 255, 255, 255, 0, 3, 4, 10, 64, 0, 1]);
+                r.extend_from_slice(&[6, 4, 10, 64, 0, 53, 51, 4, 0, 0, 2, 88]);
+            }
+            r.push(255);
+            sock.send_to(&r, "255.255.255.255:68").unwrap();
+            if reply_kind == 5 {
+                break;
+            }
+        }
+        seen
+    })
+}
+
+/// NAK handling against a real socket exchange: the first REQUEST is refused, the client
+/// starts over with a new DISCOVER and takes the second ACK.
+#[test]
+fn dhcp_nak_then_ack() {
+    let lab = Lab::new("nak");
+    lab.veth("eth0", "02:00:00:00:68:01", "p0", true);
+    lab.peer_addr("p0", "10.64.0.1/24");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = nak_once_server(&lab.peer, "p0", tx);
+    rx.recv().unwrap();
+    let cfg = lab.write_config(
+        r#"{"network_mode":"dhcp","host_ip":null,"gateway":null,"dns":null,
+        "network_interfaces":null,"ospkg_pointer":"https://os.example.org/os.json",
+        "identity":null,"authentication":null,"bonding_mode":null,"bond_name":null}"#,
+    );
+    let out = lab.netcfg(&cfg, &["--carrier-timeout", "5", "--dhcp-timeout", "3"]);
+    let mut seen = server.join().unwrap();
+    assert!(out.status.success());
+    // A retransmitted DISCOVER is fine: the peer end of a veth that just got its carrier can
+    // drop the first reply (its qdisc is activated asynchronously), and the client resends.
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [1, 3, 1, 3],
+        "DISCOVER REQUEST (NAK) DISCOVER REQUEST (ACK)"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("eth0: DHCPNAK from 10.64.0.1: try again"),
+        "{err}"
+    );
+    assert_eq!(lab.addrs("eth0"), ["10.64.0.77/24"]);
+    assert_eq!(
+        lab.default_route("-4"),
+        Some(("10.64.0.1".into(), "eth0".into()))
+    );
+    assert_eq!(
+        std::fs::read_to_string(lab.resolv()).unwrap(),
+        "nameserver 10.64.0.53\n"
+    );
 }

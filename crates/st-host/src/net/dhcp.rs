@@ -327,9 +327,12 @@ fn client_socket(iface: &str) -> io::Result<UdpSocket> {
     Ok(sock)
 }
 
-const RESEND: Duration = Duration::from_secs(2);
+/// Retransmission interval: 1 s, doubling up to 4 s (a reply lost while the link settles
+/// costs one second, not a whole try).
+const FIRST_RESEND: Duration = Duration::from_secs(1);
+const MAX_RESEND: Duration = Duration::from_secs(4);
 
-/// Send `pkt` (resending every 2 s) until a matching reply arrives or `deadline` passes.
+/// Send `pkt` (resending after 1, 2, 4, 4 ... s) until a matching reply arrives or `deadline` passes.
 fn exchange(
     sock: &UdpSocket,
     pkt: &[u8],
@@ -340,6 +343,7 @@ fn exchange(
 ) -> io::Result<Option<(Reply, Ipv4Addr)>> {
     let dest = SocketAddrV4::new(Ipv4Addr::BROADCAST, 67);
     let mut next_send = Instant::now();
+    let mut interval = FIRST_RESEND;
     let mut buf = [0u8; 1500];
     loop {
         let now = Instant::now();
@@ -348,7 +352,8 @@ fn exchange(
         }
         if now >= next_send {
             sock.send_to(pkt, dest)?;
-            next_send = now + RESEND;
+            next_send = now + interval;
+            interval = (interval * 2).min(MAX_RESEND);
         }
         let wait = deadline.min(next_send).saturating_duration_since(now);
         sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;

@@ -266,10 +266,13 @@ pub fn create_bond(name: &str, mode: BondingMode, slaves: &[String]) -> Result<(
         .map_err(|f| {
             let mut e = op_err(name, format!("creating bond (mode {mode})"), f);
             if let NetError::Op { detail, source, .. } = &mut e
-                && detail.is_none()
                 && source.raw_os_error() == Some(libc::EOPNOTSUPP)
             {
-                *detail = Some("is the bonding kernel module loaded?".to_owned());
+                let hint = "is the bonding kernel module loaded?";
+                *detail = Some(match detail.take() {
+                    Some(d) => format!("{d}; {hint}"),
+                    None => hint.to_owned(),
+                });
             }
             e
         })?;

@@ -689,6 +689,32 @@ mod tests {
         assert_eq!(m.len() % 4, 0);
     }
 
+    /// Byte for byte what iproute2 sends for
+    /// `ip link add bond0 type bond mode 802.3ad miimon 100 lacp_rate fast` (captured with
+    /// strace on x86_64), except that we mark nested attributes with NLA_F_NESTED.
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn bond_message_matches_iproute2() {
+        let iproute2: &[u8] = &[
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // ifinfomsg
+            0x0a, 0, 0x03, 0, b'b', b'o', b'n', b'd', b'0', 0, 0, 0, // IFLA_IFNAME
+            0x28, 0, 0x12, 0, // IFLA_LINKINFO
+            0x08, 0, 0x01, 0, b'b', b'o', b'n', b'd', // IFLA_INFO_KIND
+            0x1c, 0, 0x02, 0, // IFLA_INFO_DATA
+            0x05, 0, 0x01, 0, 0x04, 0, 0, 0, // IFLA_BOND_MODE 802.3ad
+            0x08, 0, 0x03, 0, 0x64, 0, 0, 0, // IFLA_BOND_MIIMON 100
+            0x05, 0, 0x15, 0, 0x01, 0, 0, 0, // IFLA_BOND_AD_LACP_RATE fast
+        ];
+        let mut ours = new_bond("bond0", 4, true).finish(1);
+        assert_eq!(u16_at(&ours, 4), Some(RTM_NEWLINK));
+        assert_eq!(u16_at(&ours, 6), Some(0x605));
+        assert_eq!(ours.len(), 84);
+        // Clear NLA_F_NESTED on IFLA_LINKINFO and IFLA_INFO_DATA.
+        ours[16 + 28 + 3] &= 0x7f;
+        ours[16 + 40 + 3] &= 0x7f;
+        assert_eq!(&ours[16..], iproute2);
+    }
+
     #[test]
     fn link_up_down() {
         let up = set_link_flags(5, true).finish(1);
