@@ -218,6 +218,7 @@ impl Lab {
                 "--group=root",
                 "--log-facility=-",
                 "--log-dhcp",
+                "--no-ping",
             ])
             .arg(format!("--interface={dev}"))
             .arg("--bind-interfaces")
