@@ -442,7 +442,12 @@ fn bonding_available() -> bool {
 
 /// Bonding: eth0 and eth1 enslaved into bond0 (active-backup, miimon 100), static address on
 /// the bond, default route via the bond. The peer ends are bridged in the peer namespace.
+/// Needs a host kernel with the bonding driver, which the development and CI machines lack
+/// (their kernel has `CONFIG_BONDING` unset); bonding is proven end to end in QEMU with the
+/// Debian kernel by `cargo xtask e2e` (scenario `bonding`). Run here with `--ignored` on a
+/// machine that has it.
 #[test]
+#[ignore = "needs a host kernel with the bonding driver; covered by the QEMU e2e scenario"]
 fn bonding_active_backup() {
     let lab = Lab::new("bond");
     lab.veth("eth0", "02:00:00:00:67:01", "p0", false);

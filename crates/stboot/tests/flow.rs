@@ -269,9 +269,8 @@ fn nothing_boots_when_every_server_fails_and_each_reason_is_listed() {
         "https://c.example/os.json",
         vec![Answer::Fail(|| FetchError::Timeout("no response".into()))],
     );
-    let f = match flow::run(env, &opts()) {
-        Ok(_) => panic!("a package below the threshold was accepted"),
-        Err(f) => f,
+    let Err(f) = flow::run(env, &opts()) else {
+        panic!("a package below the threshold was accepted")
     };
     assert_eq!(f.attempts.len(), 4, "{f}");
     assert!(

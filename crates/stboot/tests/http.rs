@@ -146,7 +146,7 @@ fn https_with_the_pinned_root_works_and_another_root_is_refused() {
     let port = serve(Some(server_config(&p)), Behaviour::Ok(b"descriptor bytes"));
     let url = format!("https://127.0.0.1:{port}/os.json");
     assert_eq!(
-        get(&[p.ca_der.clone()], &url, 1 << 20).unwrap(),
+        get(std::slice::from_ref(&p.ca_der), &url, 1 << 20).unwrap(),
         b"descriptor bytes"
     );
     let other = pki();
