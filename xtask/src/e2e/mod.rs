@@ -290,7 +290,7 @@ pub(crate) fn run(args: &E2eArgs) -> Result<()> {
         let log_note = if log.exists() {
             format!(", serial log {}", log.display())
         } else {
-            String::new()
+            format!(", files in {}", dir.display())
         };
         match &result {
             Ok(()) => say!(

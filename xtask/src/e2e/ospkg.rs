@@ -191,6 +191,8 @@ pub(crate) struct OsPkg {
     pub(crate) zip: PathBuf,
     /// `NAME.json` (the descriptor).
     pub(crate) json: PathBuf,
+    /// What went in.
+    pub(crate) spec: OsPkgSpec,
 }
 
 /// `stmgr ospkg create` to `out` (a path without extension) and `stmgr ospkg sign` once per
@@ -215,6 +217,7 @@ pub(crate) fn build_ospkg(
     let pkg = OsPkg {
         zip: out.with_extension("zip"),
         json: out.with_extension("json"),
+        spec: spec.clone(),
     };
     if !pkg.zip.is_file() || !pkg.json.is_file() {
         bail!(

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::{Ctx, Fault, FaultyServer, NginxConfig, OS_BOOTED, Scenario, marker_timeout, test_mac};
+use super::{
+    Ctx, Fault, FaultyServer, NetTopology, NginxConfig, OS_BOOTED, Scenario, marker_timeout,
+    test_mac,
+};
 use crate::util::{cmd, say, succeeds};
 
 /// Modules for networking with virtio-net NICs: the PCI transport (virtio_pci) is not a
@@ -16,6 +19,11 @@ pub(crate) const NET_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
 
 /// Every scenario, in run order.
 pub(crate) const ALL: &[Scenario] = &[
+    Scenario {
+        name: "harness-timeout",
+        about: "self-test: a VM past its hard timeout is killed and the wait fails",
+        run: harness_timeout,
+    },
     Scenario {
         name: "modules",
         about: "module closures (virtio_net, bonding, efivarfs) resolve from .modinfo",
@@ -30,6 +38,16 @@ pub(crate) const ALL: &[Scenario] = &[
         name: "smoke",
         about: "kernel + busybox test OS in QEMU, virtio-net over slirp, GET from nginx",
         run: smoke,
+    },
+    Scenario {
+        name: "two-nics",
+        about: "two virtio NICs (slirp per NIC, then shared hub) + bonding module; GET via eth1",
+        run: two_nics,
+    },
+    Scenario {
+        name: "test-ospkg",
+        about: "the test OS package: stmgr keygen/create/sign/verify; its OS boots in QEMU",
+        run: test_ospkg,
     },
 ];
 
@@ -188,6 +206,104 @@ fn smoke(ctx: &Ctx<'_>) -> Result<()> {
         log.iter()
             .any(|e| e.status == 200 && e.method == "GET" && e.uri == "/hello.txt"),
         "nginx access log has no `200 GET /hello.txt`: {log:?}"
+    );
+    Ok(())
+}
+
+/// Both NIC topologies of the harness work: the guest sees eth0 and eth1 with the given MACs and
+/// reaches nginx through the second NIC alone. Also loads the bonding module (bond0 appears).
+fn two_nics(ctx: &Ctx<'_>) -> Result<()> {
+    let www = ctx.path("www");
+    fs::create_dir_all(&www)?;
+    fs::write(www.join("hello.txt"), "hello-eth1\n")?;
+    let nginx = ctx.nginx(&NginxConfig::http(&www))?;
+    let initrd =
+        ctx.test_os_initramfs("two-nics.cpio.gz", &[NET_MODULES, &["bonding"]].concat())?;
+    let t = marker_timeout(ctx.accel());
+    for (topology, sub) in [
+        (NetTopology::SlirpPerNic, "slirp-per-nic"),
+        (NetTopology::SharedHub, "shared-hub"),
+    ] {
+        let url = nginx.http_url(&format!("/hello.txt?{sub}"))?;
+        let mut cfg = ctx.vm_config(&initrd, &format!("e2e.fetch={url} e2e.iface=eth1"));
+        cfg.nics = vec![test_mac(1), test_mac(2)];
+        cfg.topology = topology;
+        cfg.fail_markers.push("E2E-FETCH-FAILED".to_owned());
+        cfg.fail_markers.push("E2E-INSMOD-FAILED".to_owned());
+        let mut vm = ctx.start_vm_in(&cfg, sub)?;
+        vm.wait_for("E2E-NIC bond0", t)?;
+        vm.wait_for(&format!("E2E-NIC eth0 {}", test_mac(1)), t)?;
+        vm.wait_for(&format!("E2E-NIC eth1 {}", test_mac(2)), t)?;
+        vm.wait_for("E2E-FETCH-OK hello-eth1", t)?;
+        vm.wait_for(OS_BOOTED, t)?;
+        vm.wait_poweroff(t)?;
+        let uri = format!("/hello.txt?{sub}");
+        ensure!(
+            nginx
+                .access_log()
+                .iter()
+                .any(|e| e.status == 200 && e.uri == uri),
+            "nginx access log has no `200 GET {uri}`"
+        );
+    }
+    Ok(())
+}
+
+/// The OS package the stboot scenarios boot: made and signed by the real stmgr, verified against
+/// a trust policy by `stmgr ospkg verify`, and its kernel + initramfs + cmdline boot to the
+/// test OS marker.
+fn test_ospkg(ctx: &Ctx<'_>) -> Result<()> {
+    let keys = ctx.signing_keys("keys")?;
+    let pkg = ctx.test_ospkg("os", "os.zip", "e2e.test=ospkg", &[&keys])?;
+    let policy = ctx.trust_policy("trust", &[&keys.root_cert], 1, "network", None)?;
+    crate::util::run(
+        cmd(ctx.stmgr()?)
+            .args(["ospkg", "verify", "--ospkg"])
+            .arg(&pkg.json)
+            .arg("--trust-policy")
+            .arg(&policy),
+    )?;
+    let cfg = {
+        let mut c = ctx.vm_config(&pkg.spec.initramfs, "");
+        // VmConfig prepends console=ttyS0 panic=-1, which the package cmdline already has.
+        c.append = pkg
+            .spec
+            .cmdline
+            .trim_start_matches("console=ttyS0 panic=-1")
+            .trim()
+            .to_owned();
+        c
+    };
+    let t = marker_timeout(ctx.accel());
+    let mut vm = ctx.start_vm(&cfg)?;
+    let (line, _) = vm.wait_for(OS_BOOTED, t)?;
+    ensure!(line.contains("e2e.test=ospkg"), "cmdline: {line}");
+    vm.wait_poweroff(t)?;
+    Ok(())
+}
+
+/// The hard timeout works: a guest given 2 s (it needs about 5 s to reach /init on TCG) is
+/// killed, and waiting for its marker fails naming the timeout rather than hanging.
+fn harness_timeout(ctx: &Ctx<'_>) -> Result<()> {
+    let initrd = ctx.test_os_initramfs("os.cpio.gz", &[])?;
+    let mut cfg = ctx.vm_config(&initrd, "");
+    cfg.timeout = Some(Duration::from_secs(2));
+    let mut vm = ctx.start_vm(&cfg)?;
+    match vm.wait_for(OS_BOOTED, Duration::from_secs(60)) {
+        Ok(_) => bail!("the guest booted within the 2 s hard timeout; the self-test is moot"),
+        Err(e) => {
+            let e = format!("{e:#}");
+            ensure!(e.contains("hard timeout"), "unexpected error: {e}");
+        }
+    }
+    ensure!(
+        vm.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        vm.elapsed()
+    );
+    ensure!(
+        vm.wait_exit(Duration::from_secs(1)).is_err(),
+        "wait_exit after a hard timeout must fail"
     );
     Ok(())
 }
