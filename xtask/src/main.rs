@@ -4,6 +4,7 @@
 //! the process exit non-zero with an error naming that step.
 
 mod bench;
+mod e2e;
 mod fuzz;
 mod layering;
 mod test;
@@ -40,6 +41,8 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// End-to-end scenarios: QEMU (TCG), a Debian kernel, nginx with TLS, test OS packages.
+    E2e(e2e::E2eArgs),
     // New subcommands go here, plus one arm below.
 }
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Cmd::Fuzz(args) => fuzz::run_fuzz(args),
         Cmd::Bench(args) => bench::run_bench(args),
         Cmd::GenVectors { check } => gen_vectors(*check),
+        Cmd::E2e(args) => e2e::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,309 @@
+//! The scenarios. Add one: write `fn name(ctx: &Ctx<'_>) -> Result<()>` and list it in [`ALL`].
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::{
+    Ctx, Fault, FaultyServer, NetTopology, NginxConfig, OS_BOOTED, Scenario, marker_timeout,
+    test_mac,
+};
+use crate::util::{cmd, say, succeeds};
+
+/// Modules for networking with virtio-net NICs: the PCI transport (virtio_pci) is not a
+/// `depends=` of virtio_net, so both are named.
+pub(crate) const NET_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
+
+/// Every scenario, in run order.
+pub(crate) const ALL: &[Scenario] = &[
+    Scenario {
+        name: "harness-timeout",
+        about: "self-test: a VM past its hard timeout is killed and the wait fails",
+        run: harness_timeout,
+    },
+    Scenario {
+        name: "modules",
+        about: "module closures (virtio_net, bonding, efivarfs) resolve from .modinfo",
+        run: modules,
+    },
+    Scenario {
+        name: "host-servers",
+        about: "nginx TLS with the test PKI (right and wrong root), faulty servers",
+        run: host_servers,
+    },
+    Scenario {
+        name: "smoke",
+        about: "kernel + busybox test OS in QEMU, virtio-net over slirp, GET from nginx",
+        run: smoke,
+    },
+    Scenario {
+        name: "two-nics",
+        about: "two virtio NICs (slirp per NIC, then shared hub) + bonding module; GET via eth1",
+        run: two_nics,
+    },
+    Scenario {
+        name: "test-ospkg",
+        about: "the test OS package: stmgr keygen/create/sign/verify; its OS boots in QEMU",
+        run: test_ospkg,
+    },
+];
+
+fn names(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect()
+}
+
+/// The module closures the scenarios need resolve, dependencies first.
+fn modules(ctx: &Ctx<'_>) -> Result<()> {
+    for (module, expect_first) in [
+        ("virtio_net", "virtio_ring.ko"),
+        ("virtio_pci", ""),
+        ("bonding", ""),
+        ("efivarfs", "efivarfs.ko"),
+    ] {
+        let closure = names(&ctx.modules(&[module])?);
+        say!("e2e: closure of {module}: {}", closure.join(" "));
+        ensure!(
+            closure.last().map(String::as_str) == Some(&format!("{module}.ko")),
+            "closure of {module} does not end with {module}.ko: {closure:?}"
+        );
+        if !expect_first.is_empty() {
+            ensure!(
+                closure.first().map(String::as_str) == Some(expect_first),
+                "closure of {module} does not start with {expect_first}: {closure:?}"
+            );
+        }
+    }
+    let net = names(&ctx.modules(NET_MODULES)?);
+    say!("e2e: closure of {NET_MODULES:?}: {}", net.join(" "));
+    ensure!(
+        net.len() == 8,
+        "expected the 8 modules of the recipe: {net:?}"
+    );
+    let both = names(&ctx.modules(&[NET_MODULES, &["bonding"]].concat())?);
+    let mut dedup = both.clone();
+    dedup.sort();
+    dedup.dedup();
+    ensure!(dedup.len() == both.len(), "duplicates in {both:?}");
+    Ok(())
+}
+
+/// nginx serves HTTPS with the test server certificate: curl accepts it with the test CA and
+/// rejects it with the unrelated CA. The faulty servers stall and truncate as promised.
+fn host_servers(ctx: &Ctx<'_>) -> Result<()> {
+    let www = ctx.path("www");
+    fs::create_dir_all(&www)?;
+    fs::write(www.join("hello.txt"), "hello over TLS\n")?;
+    let pki = ctx.tls()?;
+    let mut cfg = NginxConfig::https(&www, pki.server_files());
+    cfg.plain_http = true;
+    let nginx = ctx.nginx(&cfg)?;
+    let port = nginx.https_port.context("https port")?;
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("https://{host}:{port}/hello.txt");
+        let good = crate::util::output(
+            cmd("curl")
+                .args(["-sS", "--fail", "--cacert"])
+                .arg(&pki.ca_cert)
+                .arg(&url),
+        )?;
+        ensure!(
+            good == "hello over TLS\n",
+            "curl {url} with the test CA got {good:?}"
+        );
+        ensure!(
+            !succeeds(
+                cmd("curl")
+                    .args(["-sS", "--fail", "--cacert"])
+                    .arg(&pki.other_ca_cert)
+                    .arg(&url)
+            ),
+            "curl {url} with the unrelated CA succeeded"
+        );
+    }
+    let log = nginx.access_log();
+    ensure!(
+        log.iter()
+            .filter(|e| e.uri == "/hello.txt" && e.status == 200 && e.scheme == "https")
+            .count()
+            == 2,
+        "access log: {log:?}"
+    );
+
+    // Truncating server: announces 1000 bytes, sends 500.
+    let trunc = FaultyServer::start(Fault::Truncate {
+        body: vec![b'x'; 1000],
+    })?;
+    let mut s = TcpStream::connect(("127.0.0.1", trunc.port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET /os.zip HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)?;
+    let text = String::from_utf8_lossy(&got);
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    ensure!(
+        head.contains("Content-Length: 1000") && body.len() == 500,
+        "truncate: {head:?} + {} body bytes",
+        body.len()
+    );
+    ensure!(
+        trunc.requests() == ["GET /os.zip HTTP/1.1"],
+        "{:?}",
+        trunc.requests()
+    );
+
+    // Stalling server: no byte within 2 s.
+    let stall = FaultyServer::start(Fault::Stall)?;
+    let mut s = TcpStream::connect(("127.0.0.1", stall.port))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    let mut buf = [0u8; 1];
+    match s.read(&mut buf) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => bail!("stall server answered: {other:?}"),
+    }
+    Ok(())
+}
+
+/// The whole chain without stboot: the Debian kernel boots the busybox test OS in QEMU, loads
+/// the virtio-net modules, configures eth0 for slirp and fetches a file from nginx on the host.
+fn smoke(ctx: &Ctx<'_>) -> Result<()> {
+    let www = ctx.path("www");
+    fs::create_dir_all(&www)?;
+    fs::write(www.join("hello.txt"), "hello-from-nginx\n")?;
+    let nginx = ctx.nginx(&NginxConfig::http(&www))?;
+    let initrd = ctx.test_os_initramfs("smoke.cpio.gz", NET_MODULES)?;
+    let url = nginx.http_url("/hello.txt")?;
+    let mut cfg = ctx.vm_config(&initrd, &format!("e2e.fetch={url}"));
+    cfg.nics = vec![test_mac(1)];
+    cfg.fail_markers.push("E2E-FETCH-FAILED".to_owned());
+    cfg.fail_markers.push("E2E-INSMOD-FAILED".to_owned());
+    let t = marker_timeout(ctx.accel());
+    let mut vm = ctx.start_vm(&cfg)?;
+    vm.wait_for("E2E-FETCH-OK hello-from-nginx", t)?;
+    let (line, at) = vm.wait_for(OS_BOOTED, t)?;
+    ensure!(
+        line.contains(&format!("e2e.fetch={url}")),
+        "cmdline: {line}"
+    );
+    vm.wait_poweroff(t)?;
+    say!(
+        "e2e: smoke: QEMU start -> {OS_BOOTED} {:.2}s, -> exit {:.2}s",
+        at.as_secs_f64(),
+        vm.elapsed().as_secs_f64()
+    );
+    let log = nginx.access_log();
+    ensure!(
+        log.iter()
+            .any(|e| e.status == 200 && e.method == "GET" && e.uri == "/hello.txt"),
+        "nginx access log has no `200 GET /hello.txt`: {log:?}"
+    );
+    Ok(())
+}
+
+/// Both NIC topologies of the harness work: the guest sees eth0 and eth1 with the given MACs and
+/// reaches nginx through the second NIC alone. Also loads the bonding module (bond0 appears).
+fn two_nics(ctx: &Ctx<'_>) -> Result<()> {
+    let www = ctx.path("www");
+    fs::create_dir_all(&www)?;
+    fs::write(www.join("hello.txt"), "hello-eth1\n")?;
+    let nginx = ctx.nginx(&NginxConfig::http(&www))?;
+    let initrd =
+        ctx.test_os_initramfs("two-nics.cpio.gz", &[NET_MODULES, &["bonding"]].concat())?;
+    let t = marker_timeout(ctx.accel());
+    for (topology, sub) in [
+        (NetTopology::SlirpPerNic, "slirp-per-nic"),
+        (NetTopology::SharedHub, "shared-hub"),
+    ] {
+        let url = nginx.http_url(&format!("/hello.txt?{sub}"))?;
+        let mut cfg = ctx.vm_config(&initrd, &format!("e2e.fetch={url} e2e.iface=eth1"));
+        cfg.nics = vec![test_mac(1), test_mac(2)];
+        cfg.topology = topology;
+        cfg.fail_markers.push("E2E-FETCH-FAILED".to_owned());
+        cfg.fail_markers.push("E2E-INSMOD-FAILED".to_owned());
+        let mut vm = ctx.start_vm_in(&cfg, sub)?;
+        vm.wait_for("E2E-NIC bond0", t)?;
+        vm.wait_for(&format!("E2E-NIC eth0 {}", test_mac(1)), t)?;
+        vm.wait_for(&format!("E2E-NIC eth1 {}", test_mac(2)), t)?;
+        vm.wait_for("E2E-FETCH-OK hello-eth1", t)?;
+        vm.wait_for(OS_BOOTED, t)?;
+        vm.wait_poweroff(t)?;
+        let uri = format!("/hello.txt?{sub}");
+        ensure!(
+            nginx
+                .access_log()
+                .iter()
+                .any(|e| e.status == 200 && e.uri == uri),
+            "nginx access log has no `200 GET {uri}`"
+        );
+    }
+    Ok(())
+}
+
+/// The OS package the stboot scenarios boot: made and signed by the real stmgr, verified against
+/// a trust policy by `stmgr ospkg verify`, and its kernel + initramfs + cmdline boot to the
+/// test OS marker.
+fn test_ospkg(ctx: &Ctx<'_>) -> Result<()> {
+    let keys = ctx.signing_keys("keys")?;
+    let pkg = ctx.test_ospkg("os", "os.zip", "e2e.test=ospkg", &[&keys])?;
+    let policy = ctx.trust_policy("trust", &[&keys.root_cert], 1, "network", None)?;
+    crate::util::run(
+        cmd(ctx.stmgr()?)
+            .args(["ospkg", "verify", "--ospkg"])
+            .arg(&pkg.json)
+            .arg("--trust-policy")
+            .arg(&policy),
+    )?;
+    let cfg = {
+        let mut c = ctx.vm_config(&pkg.spec.initramfs, "");
+        // VmConfig prepends console=ttyS0 panic=-1, which the package cmdline already has.
+        c.append = pkg
+            .spec
+            .cmdline
+            .trim_start_matches("console=ttyS0 panic=-1")
+            .trim()
+            .to_owned();
+        c
+    };
+    let t = marker_timeout(ctx.accel());
+    let mut vm = ctx.start_vm(&cfg)?;
+    let (line, _) = vm.wait_for(OS_BOOTED, t)?;
+    ensure!(line.contains("e2e.test=ospkg"), "cmdline: {line}");
+    vm.wait_poweroff(t)?;
+    Ok(())
+}
+
+/// The hard timeout works: a guest given 2 s (it needs about 5 s to reach /init on TCG) is
+/// killed, and waiting for its marker fails naming the timeout rather than hanging.
+fn harness_timeout(ctx: &Ctx<'_>) -> Result<()> {
+    let initrd = ctx.test_os_initramfs("os.cpio.gz", &[])?;
+    let mut cfg = ctx.vm_config(&initrd, "");
+    cfg.timeout = Some(Duration::from_secs(2));
+    let mut vm = ctx.start_vm(&cfg)?;
+    match vm.wait_for(OS_BOOTED, Duration::from_secs(60)) {
+        Ok(_) => bail!("the guest booted within the 2 s hard timeout; the self-test is moot"),
+        Err(e) => {
+            let e = format!("{e:#}");
+            ensure!(e.contains("hard timeout"), "unexpected error: {e}");
+        }
+    }
+    ensure!(
+        vm.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        vm.elapsed()
+    );
+    ensure!(
+        vm.wait_exit(Duration::from_secs(1)).is_err(),
+        "wait_exit after a hard timeout must fail"
+    );
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Building stboot (static, musl) and its initramfs (`stmgr image initramfs`), for the stboot
+//! scenarios.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::util::{cargo, cmd, output, run, target_dir};
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// `cargo build --release --target x86_64-unknown-linux-musl -p stboot`; returns the binary.
+pub(crate) fn build_stboot() -> Result<PathBuf> {
+    let installed =
+        output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == MUSL) {
+        run(cmd("rustup").args(["target", "add", MUSL]))?;
+    }
+    run(cargo().args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        MUSL,
+        "-p",
+        "stboot",
+    ]))?;
+    let bin = target_dir().join(MUSL).join("release").join("stboot");
+    if !bin.is_file() {
+        bail!("no {} after the build", bin.display());
+    }
+    Ok(bin)
+}
+
+/// `cargo build -p stmgr` (debug); returns the binary.
+pub(crate) fn build_stmgr() -> Result<PathBuf> {
+    run(cargo().args(["build", "--locked", "-p", "stmgr"]))?;
+    let bin = target_dir().join("debug").join("stmgr");
+    if !bin.is_file() {
+        bail!("no {} after the build", bin.display());
+    }
+    Ok(bin)
+}
+
+/// Inputs of `stmgr image initramfs`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StbootInitramfs {
+    /// The static stboot binary (becomes `/init`).
+    pub(crate) stboot: PathBuf,
+    /// Trust policy directory (see [`super::ospkg::trust_policy_dir`]).
+    pub(crate) trust_policy: PathBuf,
+    /// Host config file (`host_configuration.json`), if any.
+    pub(crate) host_config: Option<PathBuf>,
+    /// Kernel modules, in load order (e.g. from `Kernel::module_closure`).
+    pub(crate) modules: Vec<PathBuf>,
+    /// OS package to embed (initramfs fetch method): the NAME given to `--ospkg`.
+    pub(crate) ospkg: Option<PathBuf>,
+}
+
+/// Runs `stmgr image initramfs --stboot F --trust-policy DIR [--host-config F] [--module KO]...
+/// [--ospkg NAME] --out OUT`.
+pub(crate) fn stboot_initramfs(stmgr: &Path, spec: &StbootInitramfs, out: &Path) -> Result<()> {
+    let mut c = cmd(stmgr);
+    c.args(["image", "initramfs", "--stboot"])
+        .arg(&spec.stboot)
+        .arg("--trust-policy")
+        .arg(&spec.trust_policy);
+    if let Some(hc) = &spec.host_config {
+        c.arg("--host-config").arg(hc);
+    }
+    for m in &spec.modules {
+        c.arg("--module").arg(m);
+    }
+    if let Some(p) = &spec.ospkg {
+        c.arg("--ospkg").arg(p);
+    }
+    c.arg("--out").arg(out);
+    run(&mut c)
+}
+
+/// A host config (ST 1.x `host_configuration.json`) for DHCP with the given OS package pointer
+/// (comma-separated descriptor URLs); all ten keys present, unused ones `null`.
+pub(crate) fn dhcp_host_config(ospkg_pointer: &str) -> String {
+    format!(
+        "{{\n  \"network_mode\": \"dhcp\",\n  \"host_ip\": null,\n  \"gateway\": null,\n  \
+         \"dns\": null,\n  \"network_interfaces\": null,\n  \"ospkg_pointer\": \"{ospkg_pointer}\",\n  \
+         \"identity\": null,\n  \"authentication\": null,\n  \"bonding_mode\": null,\n  \
+         \"bond_name\": null\n}}\n"
+    )
+}
