@@ -12,6 +12,7 @@
 // The helper API is wider than the scenarios written so far: the stboot scenarios use the rest.
 #![allow(dead_code, unused_imports)]
 
+mod boot;
 mod faulty;
 mod kernel;
 mod nginx;

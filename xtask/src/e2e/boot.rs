@@ -1,0 +1,314 @@
+//! stboot scenarios: a stboot image boots in QEMU, fetches the test OS package from nginx (or
+//! a faulty server), verifies it and kexecs it, or refuses and recovers. Each asserts on the
+//! serial console and on what the servers saw.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::scenarios::NET_MODULES;
+use super::{
+    Ctx, Fault, FaultyServer, Nginx, NginxConfig, OS_BOOTED, OsPkg, SigningKeys, StbootInitramfs,
+    TestPki, Vm, VmConfig, marker_timeout, test_mac,
+};
+
+/// stboot options for tests: power off instead of rebooting, no recovery pause, short
+/// timeouts so a stalled server costs seconds.
+pub(crate) const STBOOT_APPEND: &str = "stboot.recovery=poweroff stboot.recovery_delay=0 \
+     stboot.http_timeout=5 stboot.backoff=1 stboot.retries=2 stboot.carrier_timeout=10";
+
+/// Console lines stboot prints (see crates/stboot/src/platform.rs and flow.rs).
+pub(crate) const VERIFIED: &str = "verified OS package";
+pub(crate) const KEXEC: &str = "kexec: booting";
+pub(crate) const NOTHING_BOOTED: &str = "no OS package could be booted";
+pub(crate) const RECOVERY: &str = "recovery: powering off";
+
+/// What every network scenario needs: keys, the signed test OS package served by nginx over
+/// HTTPS from `www/`, and the TLS PKI.
+pub(crate) struct Served {
+    pub(crate) keys: SigningKeys,
+    pub(crate) pkg: OsPkg,
+    pub(crate) pki: TestPki,
+    pub(crate) www: PathBuf,
+    pub(crate) nginx: Nginx,
+}
+
+/// Sign the test OS package (archive URL `url`, relative or absolute), put `os.json` and
+/// `os.zip` under `www/<dir>/`, start nginx (HTTPS, plus plain HTTP when asked).
+pub(crate) fn serve(ctx: &Ctx<'_>, url: &str, plain_http: bool, server_extra: &str) -> Result<Served> {
+    let keys = ctx.signing_keys("keys")?;
+    let pkg = ctx.test_ospkg("os", url, "", &[&keys])?;
+    let www = ctx.path("www");
+    fs::create_dir_all(&www)?;
+    fs::copy(&pkg.json, www.join("os.json"))?;
+    fs::copy(&pkg.zip, www.join("os.zip"))?;
+    let pki = ctx.tls()?;
+    let mut cfg = NginxConfig::https(&www, pki.server_files());
+    cfg.plain_http = plain_http;
+    cfg.server_extra = server_extra.to_owned();
+    let nginx = ctx.nginx(&cfg)?;
+    Ok(Served { keys, pkg, pki, www, nginx })
+}
+
+/// A static host config on slirp's network.
+pub(crate) fn static_host_config(pointer: &str) -> String {
+    format!(
+        r#"{{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","dns":["10.0.2.3"],"ospkg_pointer":"{pointer}"}}"#
+    )
+}
+
+/// A stboot image with this trust policy, host config and the virtio-net modules (+ extra).
+pub(crate) fn image(
+    ctx: &Ctx<'_>,
+    policy: &Path,
+    host_config: Option<&str>,
+    extra_modules: &[&str],
+    ospkg: Option<&Path>,
+) -> Result<PathBuf> {
+    let hc = match host_config {
+        Some(json) => {
+            let p = ctx.path("host_configuration.json");
+            fs::write(&p, json)?;
+            Some(p)
+        }
+        None => None,
+    };
+    let modules = ctx.modules(&[NET_MODULES, extra_modules].concat())?;
+    ctx.stboot_initramfs(
+        "stboot.cpio.gz",
+        &StbootInitramfs {
+            stboot: PathBuf::new(),
+            trust_policy: policy.to_owned(),
+            host_config: hc,
+            modules,
+            ospkg: ospkg.map(Path::to_owned),
+        },
+    )
+}
+
+/// Boot the stboot image with `nics` virtio NICs; `booted` says whether the test OS must come up
+/// (and then must report in) or must never come up (and stboot must print its failure summary
+/// and power off).
+pub(crate) fn boot(ctx: &Ctx<'_>, image: &Path, nics: u8, extra_append: &str, booted: bool) -> Result<Vm> {
+    let mut cfg: VmConfig = ctx.vm_config(image, &format!("{STBOOT_APPEND} {extra_append}"));
+    cfg.nics = (1..=nics).map(test_mac).collect();
+    if !booted {
+        cfg.fail_markers.push(OS_BOOTED.to_owned());
+        cfg.fail_markers.push(KEXEC.to_owned());
+    } else {
+        cfg.fail_markers.push(NOTHING_BOOTED.to_owned());
+        cfg.fail_markers.push("panic at".to_owned());
+    }
+    let t = marker_timeout(ctx.accel());
+    let mut vm = ctx.start_vm(&cfg)?;
+    if booted {
+        vm.wait_for(VERIFIED, t)?;
+        vm.wait_for(KEXEC, t)?;
+        vm.wait_for(OS_BOOTED, t)?;
+    } else {
+        vm.wait_for(NOTHING_BOOTED, t)?;
+        vm.wait_for(RECOVERY, t)?;
+    }
+    vm.wait_poweroff(t)?;
+    Ok(vm)
+}
+
+fn served_ok(nginx: &Nginx, uri: &str) -> bool {
+    nginx.access_log().iter().any(|e| e.status == 200 && e.method == "GET" && e.uri == uri)
+}
+
+fn console_has(vm: &Vm, text: &str) -> bool {
+    vm.lines().iter().any(|l| l.contains(text))
+}
+
+fn ensure_console(vm: &Vm, text: &str) -> Result<()> {
+    ensure!(console_has(vm, text), "serial console lacks {text:?} (see {})", vm.serial_log().display());
+    Ok(())
+}
+
+fn policy(ctx: &Ctx<'_>, s: &Served, threshold: u32, tls: Option<&Path>) -> Result<PathBuf> {
+    ctx.trust_policy("trust", &[&s.keys.root_cert], threshold, "network", tls)
+}
+
+/// Static network, HTTPS with the pinned test CA, relative `os_pkg_url`.
+pub(crate) fn happy_static(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let hc = static_host_config(&s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&hc), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "network: eth0 10.0.2.15/24 via 10.0.2.2 (static)")?;
+    ensure!(served_ok(&s.nginx, "/os.json") && served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// DHCP from slirp; the archive URL is absolute.
+pub(crate) fn happy_dhcp(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "https://10.0.2.2:0/placeholder.zip", false, "")?;
+    // The absolute URL needs nginx's port, known only now: rewrite the descriptor.
+    let zip_url = s.nginx.https_url("/os.zip")?;
+    rewrite_url(&s.www.join("os.json"), &zip_url)?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let hc = super::dhcp_host_config(&s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&hc), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "(dhcp)")?;
+    ensure!(served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// The descriptor is unsigned: pointing it elsewhere keeps the signatures valid.
+fn rewrite_url(descriptor: &Path, url: &str) -> Result<()> {
+    let text = fs::read_to_string(descriptor)?;
+    let start = text.find("\"os_pkg_url\": \"").context("os_pkg_url")? + 15;
+    let end = start + text[start..].find('"').context("os_pkg_url end")?;
+    fs::write(descriptor, format!("{}{url}{}", &text[..start], &text[end..]))?;
+    Ok(())
+}
+
+/// The trust policy pins an unrelated CA: the TLS handshake fails, nothing is requested,
+/// nothing is booted.
+pub(crate) fn wrong_tls_root(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.other_ca_cert))?;
+    let hc = static_host_config(&s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&hc), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", false)?;
+    ensure_console(&vm, "TLS failure")?;
+    ensure!(s.nginx.access_log().is_empty(), "nginx served despite the wrong root: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// The first server refuses connections; the second is used.
+pub(crate) fn first_server_down(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let closed = super::nginx::free_port()?;
+    let pointer = format!("https://10.0.2.2:{closed}/os.json,{}", s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, &format!("https://10.0.2.2:{closed}/os.json: descriptor: cannot connect"))?;
+    ensure!(served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// The first server has a tampered archive (one bit flipped): rejected; the second is used.
+pub(crate) fn tampered_first(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let bad = s.www.join("bad");
+    fs::create_dir_all(&bad)?;
+    fs::copy(s.www.join("os.json"), bad.join("os.json"))?;
+    let mut zip = fs::read(s.www.join("os.zip"))?;
+    let mid = zip.len() / 2;
+    zip[mid] ^= 1;
+    fs::write(bad.join("os.zip"), zip)?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let pointer = format!("{},{}", s.nginx.https_url("/bad/os.json")?, s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "does not verify over SHA-256 of the archive")?;
+    ensure!(served_ok(&s.nginx, "/bad/os.zip") && served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// Threshold 2, one signature everywhere: nothing boots; the summary lists both URLs.
+pub(crate) fn threshold_not_met(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let p = policy(ctx, &s, 2, Some(&s.pki.ca_cert))?;
+    let pointer = format!("{},{}", s.nginx.https_url("/os.json")?, s.nginx.https_url("/os.json?again")?);
+    let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", false)?;
+    ensure_console(&vm, "1 valid of 1 signatures, 2 required")?;
+    let summary = vm.lines().iter().filter(|l| l.contains("[ERROR]   https://10.0.2.2")).count();
+    ensure!(summary == 2, "expected 2 summary lines, found {summary} (see {})", vm.serial_log().display());
+    Ok(())
+}
+
+/// The first server announces the archive's length but sends half: rejected; the second used.
+pub(crate) fn truncated_download(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", true, "")?;
+    let zip = fs::read(s.www.join("os.zip"))?;
+    let faulty = FaultyServer::start(Fault::Truncate { body: zip })?;
+    // A descriptor on nginx (plain HTTP) whose archive lives on the truncating server.
+    let t = s.www.join("t");
+    fs::create_dir_all(&t)?;
+    fs::copy(s.www.join("os.json"), t.join("os.json"))?;
+    rewrite_url(&t.join("os.json"), &faulty.url("/os.zip"))?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let pointer = format!("{},{}", s.nginx.http_url("/t/os.json")?, s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "truncated body")?;
+    ensure!(!faulty.requests().is_empty(), "the truncating server saw no request");
+    Ok(())
+}
+
+/// The first server accepts and never answers: given up after the HTTP timeout (5 s); the
+/// second is used.
+pub(crate) fn stalled_server(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let faulty = FaultyServer::start(Fault::Stall)?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let pointer = format!("{},{}", faulty.url("/os.json"), s.nginx.https_url("/os.json")?);
+    let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "timed out")?;
+    ensure!(!faulty.requests().is_empty(), "the stalling server saw no request");
+    Ok(())
+}
+
+/// `$ID` and `$AUTH` in the pointer are filled in from the host config; nginx sees them.
+pub(crate) fn id_auth(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let dir = s.www.join("node-7").join("tok3n");
+    fs::create_dir_all(&dir)?;
+    fs::copy(s.www.join("os.json"), dir.join("os.json"))?;
+    fs::copy(s.www.join("os.zip"), dir.join("os.zip"))?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let pointer = s.nginx.https_url("/$ID/$AUTH/os.json")?;
+    let hc = format!(
+        r#"{{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","ospkg_pointer":"{pointer}","identity":"node-7","authentication":"tok3n"}}"#
+    );
+    let img = image(ctx, &p, Some(&hc), &[], None)?;
+    boot(ctx, &img, 1, "", true)?;
+    ensure!(served_ok(&s.nginx, "/node-7/tok3n/os.json") && served_ok(&s.nginx, "/node-7/tok3n/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// The initramfs fetch method: the OS package is inside the stboot image; no NIC at all.
+pub(crate) fn initramfs_method(ctx: &Ctx<'_>) -> Result<()> {
+    let keys = ctx.signing_keys("keys")?;
+    let pkg = ctx.test_ospkg("os", "", "", &[&keys])?;
+    let p = ctx.trust_policy("trust", &[&keys.root_cert], 1, "initramfs", None)?;
+    let hc = r#"{"network_mode":"dhcp","ospkg_pointer":"os"}"#;
+    let img = image(ctx, &p, Some(hc), &[], Some(&pkg.json))?;
+    let vm = boot(ctx, &img, 0, "", true)?;
+    ensure_console(&vm, "OS package from the initramfs: /ospkg/os.zip")?;
+    ensure!(!console_has(&vm, "network:"), "the initramfs method must not touch the network");
+    Ok(())
+}
+
+/// Two NICs bonded (active-backup), static address on the bond.
+pub(crate) fn bonding(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let hc = format!(
+        r#"{{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","ospkg_pointer":"{}","bonding_mode":"active-backup","bond_name":"bond0","network_interfaces":[{{"interface_name":"eth0","mac_address":"{}"}},{{"interface_name":"eth1","mac_address":"{}"}}]}}"#,
+        s.nginx.https_url("/os.json")?,
+        test_mac(1),
+        test_mac(2)
+    );
+    let img = image(ctx, &p, Some(&hc), &["bonding"], None)?;
+    let vm = boot(ctx, &img, 2, "", true)?;
+    ensure_console(&vm, "network: bond0 10.0.2.15/24")?;
+    ensure!(served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    Ok(())
+}
+
+/// Keep the compiler honest about helpers only some scenarios use.
+#[allow(dead_code)]
+fn unused(_: Duration) -> Result<()> {
+    bail!("unused")
+}
