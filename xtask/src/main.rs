@@ -4,6 +4,7 @@
 //! the process exit non-zero with an error naming that step.
 
 mod bench;
+mod deps;
 mod e2e;
 mod fuzz;
 mod layering;
@@ -34,6 +35,10 @@ enum Cmd {
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark `stmgr ospkg create`/`verify` against cp/openssl; prints a markdown table.
     Bench(bench::BenchArgs),
+    /// The main job, end to end: install what is missing, make keys, build and sign an OS
+    /// package, serve it over HTTPS (nginx on loopback), build the stboot image, boot it in QEMU
+    /// and show the console until the booted OS reports in. Exit 0 only then.
+    Demo,
     /// Regenerate the scenario vectors in testdata/vectors (deterministic), or with --check
     /// only compare them with a fresh generation.
     GenVectors {
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Cmd::Fuzz(args) => fuzz::run_fuzz(args),
         Cmd::Bench(args) => bench::run_bench(args),
         Cmd::GenVectors { check } => gen_vectors(*check),
+        Cmd::Demo => e2e::demo::run(),
         Cmd::E2e(args) => e2e::run(args),
     };
     match result {

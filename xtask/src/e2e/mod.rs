@@ -13,6 +13,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod boot;
+pub(crate) mod demo;
 mod faulty;
 mod kernel;
 mod nginx;

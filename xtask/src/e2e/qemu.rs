@@ -73,6 +73,8 @@ pub(crate) struct VmConfig {
     pub(crate) fail_markers: Vec<String>,
     /// Further QEMU arguments, appended as given.
     pub(crate) extra_args: Vec<String>,
+    /// Also print every console line to stdout as it arrives (`cargo xtask demo`).
+    pub(crate) echo: bool,
 }
 
 impl VmConfig {
@@ -88,6 +90,7 @@ impl VmConfig {
             timeout: None,
             fail_markers: vec!["Kernel panic".to_owned()],
             extra_args: Vec::new(),
+            echo: false,
         }
     }
 }
@@ -194,8 +197,9 @@ impl Vm {
         let mut threads = Vec::new();
         {
             let shared = shared.clone();
+            let echo = cfg.echo;
             threads.push(std::thread::spawn(move || {
-                read_console(stdout, log, started, &shared);
+                read_console(stdout, log, started, &shared, echo);
             }));
         }
         {
@@ -380,7 +384,7 @@ fn describe(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "status unknown".to_owned(), |s| s.to_string())
 }
 
-fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Shared) {
+fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Shared, echo: bool) {
     let mut reader = BufReader::new(stdout);
     let mut buf = Vec::new();
     loop {
@@ -393,6 +397,9 @@ fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Sha
                     .trim_end_matches(['\r', '\n'])
                     .to_owned();
                 let _ = writeln!(log, "[{:7.2}] {line}", at.as_secs_f64());
+                if echo {
+                    println!("  | {line}");
+                }
                 let (m, cv) = &**shared;
                 lock(m).lines.push((at, line));
                 cv.notify_all();
