@@ -25,7 +25,9 @@ fn as_root(args: &[&str]) -> std::process::Command {
 }
 
 fn output_trim(c: &mut std::process::Command) -> String {
-    crate::util::output(c).map(|s| s.trim().to_owned()).unwrap_or_default()
+    crate::util::output(c)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Install whatever of [`NEEDED`] is missing, with apt-get. Handles the one known conflict on
@@ -53,7 +55,8 @@ pub(crate) fn ensure() -> Result<()> {
             succeeds(&mut c)
         };
         if !simulate {
-            let codename = output_trim(cmd("sh").args(["-c", ". /etc/os-release && echo $VERSION_CODENAME"]));
+            let codename =
+                output_trim(cmd("sh").args(["-c", ". /etc/os-release && echo $VERSION_CODENAME"]));
             for p in &mut pkgs {
                 if p == "qemu-utils" {
                     *p = format!("qemu-utils/{codename}");

@@ -429,7 +429,7 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
         }
     }
     Err(Failure {
-        reason: format!("no OS package could be booted from {} URL(s)", urls.len()),
+        reason: format!("all {} URL(s) failed", urls.len()),
         attempts,
     })
 }

@@ -4,9 +4,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
 use super::scenarios::NET_MODULES;
 use super::{
@@ -37,7 +36,12 @@ pub(crate) struct Served {
 
 /// Sign the test OS package (archive URL `url`, relative or absolute), put `os.json` and
 /// `os.zip` under `www/<dir>/`, start nginx (HTTPS, plus plain HTTP when asked).
-pub(crate) fn serve(ctx: &Ctx<'_>, url: &str, plain_http: bool, server_extra: &str) -> Result<Served> {
+pub(crate) fn serve(
+    ctx: &Ctx<'_>,
+    url: &str,
+    plain_http: bool,
+    server_extra: &str,
+) -> Result<Served> {
     let keys = ctx.signing_keys("keys")?;
     let pkg = ctx.test_ospkg("os", url, "", &[&keys])?;
     let www = ctx.path("www");
@@ -49,7 +53,13 @@ pub(crate) fn serve(ctx: &Ctx<'_>, url: &str, plain_http: bool, server_extra: &s
     cfg.plain_http = plain_http;
     cfg.server_extra = server_extra.to_owned();
     let nginx = ctx.nginx(&cfg)?;
-    Ok(Served { keys, pkg, pki, www, nginx })
+    Ok(Served {
+        keys,
+        pkg,
+        pki,
+        www,
+        nginx,
+    })
 }
 
 /// A static host config on slirp's network.
@@ -91,7 +101,13 @@ pub(crate) fn image(
 /// Boot the stboot image with `nics` virtio NICs; `booted` says whether the test OS must come up
 /// (and then must report in) or must never come up (and stboot must print its failure summary
 /// and power off).
-pub(crate) fn boot(ctx: &Ctx<'_>, image: &Path, nics: u8, extra_append: &str, booted: bool) -> Result<Vm> {
+pub(crate) fn boot(
+    ctx: &Ctx<'_>,
+    image: &Path,
+    nics: u8,
+    extra_append: &str,
+    booted: bool,
+) -> Result<Vm> {
     let mut cfg: VmConfig = ctx.vm_config(image, &format!("{STBOOT_APPEND} {extra_append}"));
     cfg.nics = (1..=nics).map(test_mac).collect();
     if !booted {
@@ -116,7 +132,10 @@ pub(crate) fn boot(ctx: &Ctx<'_>, image: &Path, nics: u8, extra_append: &str, bo
 }
 
 fn served_ok(nginx: &Nginx, uri: &str) -> bool {
-    nginx.access_log().iter().any(|e| e.status == 200 && e.method == "GET" && e.uri == uri)
+    nginx
+        .access_log()
+        .iter()
+        .any(|e| e.status == 200 && e.method == "GET" && e.uri == uri)
 }
 
 fn console_has(vm: &Vm, text: &str) -> bool {
@@ -124,7 +143,11 @@ fn console_has(vm: &Vm, text: &str) -> bool {
 }
 
 fn ensure_console(vm: &Vm, text: &str) -> Result<()> {
-    ensure!(console_has(vm, text), "serial console lacks {text:?} (see {})", vm.serial_log().display());
+    ensure!(
+        console_has(vm, text),
+        "serial console lacks {text:?} (see {})",
+        vm.serial_log().display()
+    );
     Ok(())
 }
 
@@ -140,7 +163,11 @@ pub(crate) fn happy_static(ctx: &Ctx<'_>) -> Result<()> {
     let img = image(ctx, &p, Some(&hc), &[], None)?;
     let vm = boot(ctx, &img, 1, "", true)?;
     ensure_console(&vm, "network: eth0 10.0.2.15/24 via 10.0.2.2 (static)")?;
-    ensure!(served_ok(&s.nginx, "/os.json") && served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    ensure!(
+        served_ok(&s.nginx, "/os.json") && served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }
 
@@ -155,7 +182,11 @@ pub(crate) fn happy_dhcp(ctx: &Ctx<'_>) -> Result<()> {
     let img = image(ctx, &p, Some(&hc), &[], None)?;
     let vm = boot(ctx, &img, 1, "", true)?;
     ensure_console(&vm, "(dhcp)")?;
-    ensure!(served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    ensure!(
+        served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }
 
@@ -164,7 +195,10 @@ fn rewrite_url(descriptor: &Path, url: &str) -> Result<()> {
     let text = fs::read_to_string(descriptor)?;
     let start = text.find("\"os_pkg_url\": \"").context("os_pkg_url")? + 15;
     let end = start + text[start..].find('"').context("os_pkg_url end")?;
-    fs::write(descriptor, format!("{}{url}{}", &text[..start], &text[end..]))?;
+    fs::write(
+        descriptor,
+        format!("{}{url}{}", &text[..start], &text[end..]),
+    )?;
     Ok(())
 }
 
@@ -177,7 +211,11 @@ pub(crate) fn wrong_tls_root(ctx: &Ctx<'_>) -> Result<()> {
     let img = image(ctx, &p, Some(&hc), &[], None)?;
     let vm = boot(ctx, &img, 1, "", false)?;
     ensure_console(&vm, "TLS failure")?;
-    ensure!(s.nginx.access_log().is_empty(), "nginx served despite the wrong root: {:?}", s.nginx.access_log());
+    ensure!(
+        s.nginx.access_log().is_empty(),
+        "nginx served despite the wrong root: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }
 
@@ -186,11 +224,21 @@ pub(crate) fn first_server_down(ctx: &Ctx<'_>) -> Result<()> {
     let s = serve(ctx, "os.zip", false, "")?;
     let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
     let closed = super::nginx::free_port()?;
-    let pointer = format!("https://10.0.2.2:{closed}/os.json,{}", s.nginx.https_url("/os.json")?);
+    let pointer = format!(
+        "https://10.0.2.2:{closed}/os.json,{}",
+        s.nginx.https_url("/os.json")?
+    );
     let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
     let vm = boot(ctx, &img, 1, "", true)?;
-    ensure_console(&vm, &format!("https://10.0.2.2:{closed}/os.json: descriptor: cannot connect"))?;
-    ensure!(served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    ensure_console(
+        &vm,
+        &format!("https://10.0.2.2:{closed}/os.json: descriptor: cannot connect"),
+    )?;
+    ensure!(
+        served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }
 
@@ -205,11 +253,19 @@ pub(crate) fn tampered_first(ctx: &Ctx<'_>) -> Result<()> {
     zip[mid] ^= 1;
     fs::write(bad.join("os.zip"), zip)?;
     let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
-    let pointer = format!("{},{}", s.nginx.https_url("/bad/os.json")?, s.nginx.https_url("/os.json")?);
+    let pointer = format!(
+        "{},{}",
+        s.nginx.https_url("/bad/os.json")?,
+        s.nginx.https_url("/os.json")?
+    );
     let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
     let vm = boot(ctx, &img, 1, "", true)?;
     ensure_console(&vm, "does not verify over SHA-256 of the archive")?;
-    ensure!(served_ok(&s.nginx, "/bad/os.zip") && served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    ensure!(
+        served_ok(&s.nginx, "/bad/os.zip") && served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }
 
@@ -217,12 +273,24 @@ pub(crate) fn tampered_first(ctx: &Ctx<'_>) -> Result<()> {
 pub(crate) fn threshold_not_met(ctx: &Ctx<'_>) -> Result<()> {
     let s = serve(ctx, "os.zip", false, "")?;
     let p = policy(ctx, &s, 2, Some(&s.pki.ca_cert))?;
-    let pointer = format!("{},{}", s.nginx.https_url("/os.json")?, s.nginx.https_url("/os.json?again")?);
+    let pointer = format!(
+        "{},{}",
+        s.nginx.https_url("/os.json")?,
+        s.nginx.https_url("/os.json?again")?
+    );
     let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
     let vm = boot(ctx, &img, 1, "", false)?;
     ensure_console(&vm, "1 valid of 1 signatures, 2 required")?;
-    let summary = vm.lines().iter().filter(|l| l.contains("[ERROR]   https://10.0.2.2")).count();
-    ensure!(summary == 2, "expected 2 summary lines, found {summary} (see {})", vm.serial_log().display());
+    let summary = vm
+        .lines()
+        .iter()
+        .filter(|l| l.contains("[ERROR]   https://10.0.2.2"))
+        .count();
+    ensure!(
+        summary == 2,
+        "expected 2 summary lines, found {summary} (see {})",
+        vm.serial_log().display()
+    );
     Ok(())
 }
 
@@ -237,11 +305,18 @@ pub(crate) fn truncated_download(ctx: &Ctx<'_>) -> Result<()> {
     fs::copy(s.www.join("os.json"), t.join("os.json"))?;
     rewrite_url(&t.join("os.json"), &faulty.url("/os.zip"))?;
     let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
-    let pointer = format!("{},{}", s.nginx.http_url("/t/os.json")?, s.nginx.https_url("/os.json")?);
+    let pointer = format!(
+        "{},{}",
+        s.nginx.http_url("/t/os.json")?,
+        s.nginx.https_url("/os.json")?
+    );
     let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
     let vm = boot(ctx, &img, 1, "", true)?;
     ensure_console(&vm, "truncated body")?;
-    ensure!(!faulty.requests().is_empty(), "the truncating server saw no request");
+    ensure!(
+        !faulty.requests().is_empty(),
+        "the truncating server saw no request"
+    );
     Ok(())
 }
 
@@ -251,11 +326,18 @@ pub(crate) fn stalled_server(ctx: &Ctx<'_>) -> Result<()> {
     let s = serve(ctx, "os.zip", false, "")?;
     let faulty = FaultyServer::start(Fault::Stall)?;
     let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
-    let pointer = format!("{},{}", faulty.url("/os.json"), s.nginx.https_url("/os.json")?);
+    let pointer = format!(
+        "{},{}",
+        faulty.url("/os.json"),
+        s.nginx.https_url("/os.json")?
+    );
     let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
     let vm = boot(ctx, &img, 1, "", true)?;
     ensure_console(&vm, "timed out")?;
-    ensure!(!faulty.requests().is_empty(), "the stalling server saw no request");
+    ensure!(
+        !faulty.requests().is_empty(),
+        "the stalling server saw no request"
+    );
     Ok(())
 }
 
@@ -273,7 +355,11 @@ pub(crate) fn id_auth(ctx: &Ctx<'_>) -> Result<()> {
     );
     let img = image(ctx, &p, Some(&hc), &[], None)?;
     boot(ctx, &img, 1, "", true)?;
-    ensure!(served_ok(&s.nginx, "/node-7/tok3n/os.json") && served_ok(&s.nginx, "/node-7/tok3n/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    ensure!(
+        served_ok(&s.nginx, "/node-7/tok3n/os.json") && served_ok(&s.nginx, "/node-7/tok3n/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }
 
@@ -286,7 +372,10 @@ pub(crate) fn initramfs_method(ctx: &Ctx<'_>) -> Result<()> {
     let img = image(ctx, &p, Some(hc), &[], Some(&pkg.json))?;
     let vm = boot(ctx, &img, 0, "", true)?;
     ensure_console(&vm, "OS package from the initramfs: /ospkg/os.zip")?;
-    ensure!(!console_has(&vm, "network:"), "the initramfs method must not touch the network");
+    ensure!(
+        !console_has(&vm, "network:"),
+        "the initramfs method must not touch the network"
+    );
     Ok(())
 }
 
@@ -303,12 +392,10 @@ pub(crate) fn bonding(ctx: &Ctx<'_>) -> Result<()> {
     let img = image(ctx, &p, Some(&hc), &["bonding"], None)?;
     let vm = boot(ctx, &img, 2, "", true)?;
     ensure_console(&vm, "network: bond0 10.0.2.15/24")?;
-    ensure!(served_ok(&s.nginx, "/os.zip"), "nginx: {:?}", s.nginx.access_log());
+    ensure!(
+        served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
-}
-
-/// Keep the compiler honest about helpers only some scenarios use.
-#[allow(dead_code)]
-fn unused(_: Duration) -> Result<()> {
-    bail!("unused")
 }

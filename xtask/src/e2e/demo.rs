@@ -21,30 +21,62 @@ fn step(n: u32, what: &str) {
 /// Run the demo; Ok only when the booted OS reported in on the serial console.
 pub(crate) fn run() -> Result<()> {
     let started = Instant::now();
-    step(1, "installing missing Debian packages (qemu, nginx, busybox)");
+    step(
+        1,
+        "installing missing Debian packages (qemu, nginx, busybox)",
+    );
     crate::deps::ensure()?;
-    step(2, "getting the Debian kernel (downloaded once, then cached in target/e2e-cache)");
+    step(
+        2,
+        "getting the Debian kernel (downloaded once, then cached in target/e2e-cache)",
+    );
     let kernel = kernel::get()?;
-    let env = Env { accel: accel_from_env()?, kernel, stmgr: RefCell::new(None), stboot: RefCell::new(None) };
+    let env = Env {
+        accel: accel_from_env()?,
+        kernel,
+        stmgr: RefCell::new(None),
+        stboot: RefCell::new(None),
+    };
     let dir = target_dir().join("demo");
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
     }
     fs::create_dir_all(&dir)?;
-    let ctx = Ctx { env: &env, name: "demo", dir: dir.clone() };
+    let ctx = Ctx {
+        env: &env,
+        dir: dir.clone(),
+    };
 
-    step(3, "making a signing root and a signer, building and signing the OS package, starting nginx (HTTPS)");
+    step(
+        3,
+        "making a signing root and a signer, building and signing the OS package, starting nginx (HTTPS)",
+    );
     let served = boot::serve(&ctx, "os.zip", false, "")?;
     let url = served.nginx.https_url("/os.json")?;
-    say!("demo:       OS package {} + .json, served as {url}", served.pkg.zip.display());
+    say!(
+        "demo:       OS package {} + .json, served as {url}",
+        served.pkg.zip.display()
+    );
 
-    step(4, "building stboot (static musl binary) and the stboot image (trust policy, host config, NIC modules)");
-    let policy = ctx.trust_policy("trust", &[&served.keys.root_cert], 1, "network", Some(&served.pki.ca_cert))?;
+    step(
+        4,
+        "building stboot (static musl binary) and the stboot image (trust policy, host config, NIC modules)",
+    );
+    let policy = ctx.trust_policy(
+        "trust",
+        &[&served.keys.root_cert],
+        1,
+        "network",
+        Some(&served.pki.ca_cert),
+    )?;
     let hc = super::dhcp_host_config(&url);
     let image = boot::image(&ctx, &policy, Some(&hc), &[], None)?;
     say!("demo:       stboot image {}", image.display());
 
-    step(5, "booting the stboot image in QEMU (TCG: allow a minute); serial console:");
+    step(
+        5,
+        "booting the stboot image in QEMU (TCG: allow a minute); serial console:",
+    );
     let mut cfg = ctx.vm_config(&image, STBOOT_APPEND);
     cfg.nics = vec![test_mac(1)];
     cfg.echo = true;
@@ -54,7 +86,7 @@ pub(crate) fn run() -> Result<()> {
     let (verified, _) = vm.wait_for(VERIFIED, t)?;
     let (timing, _) = vm.wait_for("timing:", t)?;
     vm.wait_for(KEXEC, t)?;
-    let (booted, at) = vm.wait_for(OS_BOOTED, t)?;
+    let (_, at) = vm.wait_for(OS_BOOTED, t)?;
     vm.wait_poweroff(t)?;
 
     step(6, "checking what nginx served");
@@ -62,11 +94,22 @@ pub(crate) fn run() -> Result<()> {
     if !log.iter().any(|e| e.status == 200 && e.uri == "/os.zip") {
         bail!("nginx did not serve /os.zip: {log:?}");
     }
-    let signatures = verified.split("): ").nth(1).and_then(|s| s.split(", sha256").next()).unwrap_or("?");
-    let total = timing.split("total ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("?");
-    let label = verified.split("(label ").nth(1).and_then(|s| s.split(')').next()).unwrap_or("?");
+    let signatures = verified
+        .split("): ")
+        .nth(1)
+        .and_then(|s| s.split(", sha256").next())
+        .unwrap_or("?");
+    let total = timing
+        .split("total ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("?");
+    let label = verified
+        .split("(label ")
+        .nth(1)
+        .and_then(|s| s.split("): ").next())
+        .unwrap_or("?");
     say!("demo: serial log {}", vm.serial_log().display());
-    let _ = booted;
     println!(
         "demo: OK: booted {label} from {} ({signatures}); stboot start to kexec {total}; OS reported in {:.1} s after QEMU start, demo took {:.0} s",
         served.nginx.https_url("/os.zip")?,

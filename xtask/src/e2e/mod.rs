@@ -10,7 +10,6 @@
 //! (an unpacked kernel .deb to use instead of downloading one).
 
 // The helper API is wider than the scenarios written so far: the stboot scenarios use the rest.
-#![allow(dead_code, unused_imports)]
 
 mod boot;
 pub(crate) mod demo;
@@ -33,8 +32,8 @@ use clap::Args;
 
 pub(crate) use faulty::{Fault, FaultyServer};
 pub(crate) use kernel::Kernel;
-pub(crate) use nginx::{AccessEntry, GUEST_HOST, Nginx, NginxConfig, TlsFiles};
-pub(crate) use ospkg::{Cpio, OS_BOOTED, OsPkg, OsPkgSpec, SigningKeys};
+pub(crate) use nginx::{Nginx, NginxConfig};
+pub(crate) use ospkg::{OS_BOOTED, OsPkg, OsPkgSpec, SigningKeys};
 pub(crate) use qemu::{Accel, NetTopology, Vm, VmConfig, test_mac};
 pub(crate) use stboot::{StbootInitramfs, dhcp_host_config};
 pub(crate) use tls::TestPki;
@@ -78,18 +77,11 @@ pub(crate) struct Env {
 /// What a scenario gets.
 pub(crate) struct Ctx<'a> {
     env: &'a Env,
-    /// Scenario name.
-    pub(crate) name: &'static str,
     /// `target/e2e/<name>/`, empty at the start.
     pub(crate) dir: PathBuf,
 }
 
 impl Ctx<'_> {
-    /// The guest kernel.
-    pub(crate) fn kernel(&self) -> &Kernel {
-        &self.env.kernel
-    }
-
     /// The accelerator.
     pub(crate) fn accel(&self) -> Accel {
         self.env.accel
@@ -281,7 +273,6 @@ pub(crate) fn run(args: &E2eArgs) -> Result<()> {
         fs::create_dir_all(&dir)?;
         let ctx = Ctx {
             env: &env,
-            name: s.name,
             dir: dir.clone(),
         };
         say!("e2e: ==> {} ({})", s.name, s.about);

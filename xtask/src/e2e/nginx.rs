@@ -214,11 +214,6 @@ impl Nginx {
         let text = fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
         text.lines().filter_map(parse_access).collect()
     }
-
-    /// Path of nginx's error log.
-    pub(crate) fn error_log(&self) -> PathBuf {
-        self.dir.join("error.log")
-    }
 }
 
 fn parse_access(line: &str) -> Option<AccessEntry> {

@@ -83,12 +83,6 @@ impl Cpio {
         self
     }
 
-    /// A symbolic link.
-    pub(crate) fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.entry(name, 0o120_777, target.as_bytes());
-        self
-    }
-
     /// The archive bytes, with the trailer.
     pub(crate) fn finish(mut self) -> Vec<u8> {
         self.ino = 0;

@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 
 use super::{
-    boot,
-    Ctx, Fault, FaultyServer, NetTopology, NginxConfig, OS_BOOTED, Scenario, marker_timeout,
+    Ctx, Fault, FaultyServer, NetTopology, NginxConfig, OS_BOOTED, Scenario, boot, marker_timeout,
     test_mac,
 };
 use crate::util::{cmd, say, succeeds};
@@ -50,17 +49,61 @@ pub(crate) const ALL: &[Scenario] = &[
         about: "the test OS package: stmgr keygen/create/sign/verify; its OS boots in QEMU",
         run: test_ospkg,
     },
-    Scenario { name: "stboot-static", about: "stboot: static network, HTTPS, relative os_pkg_url -> boots", run: boot::happy_static },
-    Scenario { name: "stboot-dhcp", about: "stboot: DHCP from slirp, absolute os_pkg_url -> boots", run: boot::happy_dhcp },
-    Scenario { name: "stboot-wrong-tls-root", about: "stboot: unrelated TLS root -> nothing requested, nothing booted", run: boot::wrong_tls_root },
-    Scenario { name: "stboot-first-down", about: "stboot: first server refuses connections -> second used", run: boot::first_server_down },
-    Scenario { name: "stboot-tampered-first", about: "stboot: tampered archive on the first server -> second used", run: boot::tampered_first },
-    Scenario { name: "stboot-threshold", about: "stboot: threshold not met anywhere -> summary, nothing booted", run: boot::threshold_not_met },
-    Scenario { name: "stboot-truncated", about: "stboot: truncated archive download -> next URL", run: boot::truncated_download },
-    Scenario { name: "stboot-stalled", about: "stboot: stalled server -> timeout -> next URL", run: boot::stalled_server },
-    Scenario { name: "stboot-id-auth", about: "stboot: $ID/$AUTH filled in, seen in nginx's access log", run: boot::id_auth },
-    Scenario { name: "stboot-initramfs", about: "stboot: initramfs fetch method, no NIC", run: boot::initramfs_method },
-    Scenario { name: "stboot-bonding", about: "stboot: two NICs bonded (active-backup), static address", run: boot::bonding },
+    Scenario {
+        name: "stboot-static",
+        about: "stboot: static network, HTTPS, relative os_pkg_url -> boots",
+        run: boot::happy_static,
+    },
+    Scenario {
+        name: "stboot-dhcp",
+        about: "stboot: DHCP from slirp, absolute os_pkg_url -> boots",
+        run: boot::happy_dhcp,
+    },
+    Scenario {
+        name: "stboot-wrong-tls-root",
+        about: "stboot: unrelated TLS root -> nothing requested, nothing booted",
+        run: boot::wrong_tls_root,
+    },
+    Scenario {
+        name: "stboot-first-down",
+        about: "stboot: first server refuses connections -> second used",
+        run: boot::first_server_down,
+    },
+    Scenario {
+        name: "stboot-tampered-first",
+        about: "stboot: tampered archive on the first server -> second used",
+        run: boot::tampered_first,
+    },
+    Scenario {
+        name: "stboot-threshold",
+        about: "stboot: threshold not met anywhere -> summary, nothing booted",
+        run: boot::threshold_not_met,
+    },
+    Scenario {
+        name: "stboot-truncated",
+        about: "stboot: truncated archive download -> next URL",
+        run: boot::truncated_download,
+    },
+    Scenario {
+        name: "stboot-stalled",
+        about: "stboot: stalled server -> timeout -> next URL",
+        run: boot::stalled_server,
+    },
+    Scenario {
+        name: "stboot-id-auth",
+        about: "stboot: $ID/$AUTH filled in, seen in nginx's access log",
+        run: boot::id_auth,
+    },
+    Scenario {
+        name: "stboot-initramfs",
+        about: "stboot: initramfs fetch method, no NIC",
+        run: boot::initramfs_method,
+    },
+    Scenario {
+        name: "stboot-bonding",
+        about: "stboot: two NICs bonded (active-backup), static address",
+        run: boot::bonding,
+    },
 ];
 
 fn names(paths: &[std::path::PathBuf]) -> Vec<String> {
