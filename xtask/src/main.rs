@@ -39,6 +39,9 @@ enum Cmd {
     /// package, serve it over HTTPS (nginx on loopback), build the stboot image, boot it in QEMU
     /// and show the console until the booted OS reports in. Exit 0 only then.
     Demo,
+    /// stboot boot figures in QEMU: 64 and 256 MiB packages over plain HTTP, phases, a bare GET
+    /// of the same bytes for comparison; prints a table for docs/benchmarks.md.
+    BenchBoot(e2e::bootbench::BenchBootArgs),
     /// Regenerate the scenario vectors in testdata/vectors (deterministic), or with --check
     /// only compare them with a fresh generation.
     GenVectors {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run_bench(args),
         Cmd::GenVectors { check } => gen_vectors(*check),
         Cmd::Demo => e2e::demo::run(),
+        Cmd::BenchBoot(args) => e2e::bootbench::run(args),
         Cmd::E2e(args) => e2e::run(args),
     };
     match result {

@@ -12,6 +12,7 @@
 // The helper API is wider than the scenarios written so far: the stboot scenarios use the rest.
 
 mod boot;
+pub(crate) mod bootbench;
 pub(crate) mod demo;
 mod faulty;
 mod kernel;

@@ -248,6 +248,12 @@ impl Vm {
         lock(m).lines.iter().map(|(_, l)| l.clone()).collect()
     }
 
+    /// Every console line so far with its time since QEMU start.
+    pub(crate) fn timed_lines(&self) -> Vec<(Duration, String)> {
+        let (m, _) = &*self.shared;
+        lock(m).lines.clone()
+    }
+
     /// Waits until a console line after the previous match contains `marker`; returns that line
     /// and its time since QEMU start. Successive calls therefore assert an ordered sequence.
     /// Fails on a fail marker, when QEMU exits first, on `timeout`, or at the hard timeout.
