@@ -51,7 +51,20 @@ fn both_entry_points_agree_with_the_expected_verdicts() {
         };
         let zip = std::fs::read(case_dir.join("ospkg.zip")).unwrap();
         let streamed = st_verify::verify(&descriptor, zip.as_slice(), &p, &|_| {});
-        let hashed = st_verify::verify_hashed(&descriptor, &HashedArchive::new(zip.clone()), &p);
+        // stboot's path: verify, then extract both entries (which checks their contents).
+        let archive = HashedArchive::new(zip.clone());
+        let hashed = st_verify::verify_hashed(&descriptor, &archive, &p).and_then(|v| {
+            let contents = v
+                .extract_kernel(&archive, &mut std::io::sink())
+                .and_then(|_| v.extract_initramfs(&archive, &mut std::io::sink()));
+            match contents {
+                Ok(_) => Ok(v),
+                Err(error) => Err(VerifyError::Archive {
+                    report: Box::new(v.report().clone()),
+                    error,
+                }),
+            }
+        });
         assert_eq!(stage(&streamed), case["stage"].as_str(), "{name} (verify)");
         assert_eq!(
             stage(&hashed),

@@ -5,7 +5,6 @@ use crate::fetch::{HttpTransport, Transport};
 use crate::flow::{self, Env, Failure, Ready};
 use crate::options::{Options, Recovery, cmdline_options};
 use st_format::HostConfig;
-use st_format::archive::read_entry;
 use st_verify::UnixTime;
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -209,6 +208,22 @@ pub fn dry_run(a: &DryRunArgs) -> ExitCode {
     };
     match flow::run(&mut env, &opts) {
         Ok(ready) => {
+            // Inflate both entries as a boot would, checking their CRC-32s and sizes.
+            let contents = ready
+                .verified
+                .extract_kernel(&ready.archive, &mut std::io::sink())
+                .and_then(|_| {
+                    ready
+                        .verified
+                        .extract_initramfs(&ready.archive, &mut std::io::sink())
+                });
+            if let Err(e) = contents {
+                log_failure(&Failure {
+                    reason: format!("{}: rejected: {e}", ready.source),
+                    attempts: Vec::new(),
+                });
+                return ExitCode::from(1);
+            }
             log_ready(&ready);
             let m = ready.verified.layout().manifest();
             let layout = ready.verified.layout();
@@ -270,15 +285,20 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
         Ok(m) => m,
         Err(e) => return format!("initramfs memfd: {e}"),
     };
-    if let Err(e) = read_entry(ready.archive.bytes(), layout.kernel(), &mut kernel) {
+    if let Err(e) = ready.verified.extract_kernel(&ready.archive, &mut kernel) {
         return format!("extracting kernel {}: {e}", manifest.kernel());
     }
-    if let Err(e) = read_entry(ready.archive.bytes(), layout.initramfs(), &mut initramfs) {
+    if let Err(e) = ready
+        .verified
+        .extract_initramfs(&ready.archive, &mut initramfs)
+    {
         return format!("extracting initramfs {}: {e}", manifest.initramfs());
     }
+    let extract = t.elapsed();
     let timings = ready.timings.clone();
     // The archive is no longer needed: free it before the kernel copies the images.
     drop(ready);
+    let t = Instant::now();
     if let Err(e) = st_host::kexec::load(&kernel, Some(&initramfs), manifest.cmdline()) {
         return format!("kexec load: {e}");
     }
@@ -290,7 +310,7 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
     let transfer = timings.archive;
     let rest = total.saturating_sub(transfer);
     log::info!(
-        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, kexec load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
+        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, extract {:.2} s, kexec_file_load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
         modules.as_secs_f64(),
         timings.network.as_secs_f64(),
         timings.descriptor.as_secs_f64(),
@@ -298,6 +318,7 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
         timings.archive_bytes,
         timings.archive_bytes as f64 / transfer.as_secs_f64().max(1e-6) / 1e6,
         timings.verify.as_secs_f64(),
+        extract.as_secs_f64(),
         load.as_secs_f64(),
         total.as_secs_f64(),
         rest.as_secs_f64(),
