@@ -349,11 +349,16 @@ fn oversized_descriptor_is_cut_off() {
 
 #[test]
 fn past_the_deadline_no_url_is_tried() {
-    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json,https://b.example/os.json"));
+    let env = &mut FakeEnv::new(&host_config(
+        "https://a.example/os.json,https://b.example/os.json",
+    ));
     let (json, zip) = package("good-1-of-1", "os.zip");
     env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
     env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
-    let opts = Options { deadline: Duration::ZERO, ..opts() };
+    let opts = Options {
+        deadline: Duration::ZERO,
+        ..opts()
+    };
     let f = flow::run(env, &opts).err().unwrap();
     assert_eq!(f.attempts.len(), 2, "{f}");
     assert!(f.attempts.iter().all(|a| a.contains("deadline")), "{f}");

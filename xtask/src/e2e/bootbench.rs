@@ -13,7 +13,9 @@ use clap::Args;
 use super::boot::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, VERIFIED, image, static_host_config};
 use super::ospkg::{Cpio, test_os_initramfs};
 use super::scenarios::NET_MODULES;
-use super::{Ctx, Env, NginxConfig, OS_BOOTED, OsPkgSpec, accel_from_env, kernel, test_mac};
+use super::{
+    Ctx, Env, NginxConfig, OS_BOOTED, OsPkgSpec, accel_from_env, fresh_dir, kernel, test_mac,
+};
 use crate::util::{say, target_dir};
 
 /// `cargo xtask bench-boot`.
@@ -187,17 +189,9 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
 /// Run the boot benchmark and print a table for docs/benchmarks.md.
 pub(crate) fn run(args: &BenchBootArgs) -> Result<()> {
     crate::deps::ensure()?;
-    let env = Env {
-        accel: accel_from_env()?,
-        kernel: kernel::get()?,
-        stmgr: Default::default(),
-        stboot: Default::default(),
-    };
+    let env = Env::new(accel_from_env()?, kernel::get()?);
     let dir = target_dir().join("bench-boot");
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
-    fs::create_dir_all(&dir)?;
+    fresh_dir(&dir)?;
     let ctx = Ctx {
         env: &env,
         dir: dir.clone(),

@@ -2,14 +2,12 @@
 //! builds and signs an OS package, serves it over HTTPS from nginx on loopback, builds the
 //! stboot image, boots it in QEMU and shows the serial console until the booted OS reports in.
 
-use std::cell::RefCell;
-use std::fs;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::boot::{self, KEXEC, NOTHING_BOOTED, STBOOT_APPEND, VERIFIED};
-use super::{Ctx, Env, OS_BOOTED, accel_from_env, kernel, marker_timeout, test_mac};
+use super::{Ctx, Env, OS_BOOTED, accel_from_env, fresh_dir, kernel, marker_timeout, test_mac};
 use crate::util::{say, target_dir};
 
 const STEPS: u32 = 6;
@@ -31,17 +29,9 @@ pub(crate) fn run() -> Result<()> {
         "getting the Debian kernel (downloaded once, then cached in target/e2e-cache)",
     );
     let kernel = kernel::get()?;
-    let env = Env {
-        accel: accel_from_env()?,
-        kernel,
-        stmgr: RefCell::new(None),
-        stboot: RefCell::new(None),
-    };
+    let env = Env::new(accel_from_env()?, kernel);
     let dir = target_dir().join("demo");
-    if dir.exists() {
-        fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
-    }
-    fs::create_dir_all(&dir)?;
+    fresh_dir(&dir)?;
     let ctx = Ctx {
         env: &env,
         dir: dir.clone(),

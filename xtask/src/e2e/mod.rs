@@ -214,6 +214,27 @@ fn lazy(cell: &RefCell<Option<PathBuf>>, build: fn() -> Result<PathBuf>) -> Resu
     Ok(p)
 }
 
+impl Env {
+    /// A run's environment: no binaries built yet.
+    pub(crate) fn new(accel: Accel, kernel: Kernel) -> Self {
+        Self {
+            accel,
+            kernel,
+            stmgr: RefCell::new(None),
+            stboot: RefCell::new(None),
+        }
+    }
+}
+
+/// Empty `dir` (create it if needed): every run starts from nothing.
+pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    fs::create_dir_all(dir)?;
+    Ok(())
+}
+
 /// Default timeout for a single console marker (the VM's hard timeout still applies).
 pub(crate) fn marker_timeout(accel: Accel) -> Duration {
     accel.default_timeout()
@@ -258,20 +279,12 @@ pub(crate) fn run(args: &E2eArgs) -> Result<()> {
         kernel.version,
         kernel.vmlinuz.display()
     );
-    let env = Env {
-        accel,
-        kernel,
-        stmgr: RefCell::new(None),
-        stboot: RefCell::new(None),
-    };
+    let env = Env::new(accel, kernel);
     let out = target_dir().join("e2e");
     let mut results = Vec::new();
     for s in selected {
         let dir = out.join(s.name);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
-        }
-        fs::create_dir_all(&dir)?;
+        fresh_dir(&dir)?;
         let ctx = Ctx {
             env: &env,
             dir: dir.clone(),
