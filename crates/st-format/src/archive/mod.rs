@@ -44,6 +44,11 @@ pub trait ReadAt {
     fn len(&self) -> u64;
     /// Fill `buf` from `offset`; an error if the source ends first.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// All bytes at once, when the source is already in memory: lets readers pass slices on
+    /// without copying them through a buffer first.
+    fn as_slice(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl ReadAt for [u8] {
@@ -67,6 +72,10 @@ impl ReadAt for [u8] {
         buf.copy_from_slice(src);
         Ok(())
     }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 
 impl ReadAt for Vec<u8> {
@@ -77,6 +86,10 @@ impl ReadAt for Vec<u8> {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.as_slice().read_exact_at(offset, buf)
     }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self.as_slice())
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for &T {
@@ -86,6 +99,10 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         (**self).read_exact_at(offset, buf)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        (**self).as_slice()
     }
 }
 

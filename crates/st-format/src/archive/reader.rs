@@ -692,6 +692,27 @@ pub fn read_entry<R: ReadAt + ?Sized, W: io::Write>(
         written: 0,
         limit: entry.uncompressed_size,
     };
+    // In-memory sources (stboot's downloaded archive): stored data, and deflate data made only
+    // of stored blocks (what `ArchiveWriter` emits for incompressible input such as kernels and
+    // compressed initramfs images), go straight from the archive to `out`.
+    let data = src.as_slice().and_then(|all| {
+        all.get(usize::try_from(start).ok()?..usize::try_from(start + csize).ok()?)
+    });
+    match (entry.method, data) {
+        (Method::Stored, Some(data)) => {
+            sink.put(data)?;
+            return finish_entry(entry, sink);
+        }
+        (Method::Deflate, Some(data)) => {
+            if let Some(blocks) = stored_blocks(data) {
+                for block in blocks {
+                    sink.put(data.get(block).unwrap_or_default())?;
+                }
+                return finish_entry(entry, sink);
+            }
+        }
+        _ => {}
+    }
     let in_cap = usize::try_from(csize.min(IO_BUF as u64)).unwrap_or(IO_BUF);
     let mut inbuf = vec![0u8; in_cap];
     match entry.method {
@@ -707,6 +728,42 @@ pub fn read_entry<R: ReadAt + ?Sized, W: io::Write>(
         }
         Method::Deflate => inflate(src, entry, &mut inbuf, &mut sink)?,
     }
+    finish_entry(entry, sink)
+}
+
+/// The payload ranges of deflate data that consists only of byte-aligned stored blocks, ending
+/// with a final block exactly at the end of `data`. `None` for anything else: the general
+/// inflater then runs and reports any error.
+fn stored_blocks(data: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut blocks = Vec::new();
+    let mut pos = 0usize;
+    loop {
+        let header = data.get(pos..pos.checked_add(5)?)?;
+        // BFINAL in bit 0, BTYPE 00 (stored) in bits 1-2, padding bits zero.
+        if header[0] & !1 != 0 {
+            return None;
+        }
+        let len = u16::from_le_bytes([header[1], header[2]]);
+        let nlen = u16::from_le_bytes([header[3], header[4]]);
+        if len != !nlen {
+            return None;
+        }
+        let begin = pos + 5;
+        let end = begin.checked_add(usize::from(len))?;
+        if end > data.len() {
+            return None;
+        }
+        blocks.push(begin..end);
+        pos = end;
+        if header[0] & 1 == 1 {
+            return (pos == data.len()).then_some(blocks);
+        }
+    }
+}
+
+/// The end of every entry read: exact size and CRC-32.
+fn finish_entry<W: io::Write>(entry: &Entry, sink: Checked<'_, W>) -> Result<u64, ArchiveError> {
+    let name = entry.name.as_str();
     if sink.written != entry.uncompressed_size {
         return Err(ArchiveError::SizeMismatch {
             name: name.to_owned(),
