@@ -613,6 +613,25 @@ pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetEr
     Err(NetError::AllFailed { attempts })
 }
 
+/// Fuzz entry: a DHCP reply from the network (untrusted), parsed and turned into a lease.
+#[doc(hidden)]
+pub fn fuzz_dhcp_reply(data: &[u8]) {
+    if let Ok(reply) = dhcp::parse(data) {
+        let _ = reply.to_lease(Ipv4Addr::new(10, 0, 2, 2));
+    }
+}
+
+/// Fuzz entry: kernel netlink replies, parsed as messages, links and errors.
+#[doc(hidden)]
+pub fn fuzz_netlink(data: &[u8]) {
+    if let Ok(replies) = netlink::parse_messages(data) {
+        for r in replies {
+            let _ = netlink::parse_link(r.payload);
+            let _ = netlink::parse_error(r.flags, r.payload);
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
