@@ -139,8 +139,14 @@ impl HashingBuffer {
     }
     /// Make room for `additional` more bytes at once (e.g. the announced Content-Length), so
     /// the buffer is not regrown and copied while the body arrives.
-    pub fn reserve(&mut self, additional: usize) {
-        self.bytes.reserve_exact(additional);
+    ///
+    /// Fails instead of aborting when the memory is not there (a server can announce any
+    /// length; in PID 1 an allocation abort would be a kernel panic).
+    pub fn try_reserve(
+        &mut self,
+        additional: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        self.bytes.try_reserve_exact(additional)
     }
     /// Bytes received so far.
     pub fn len(&self) -> usize {
@@ -161,6 +167,9 @@ impl HashingBuffer {
 
 impl io::Write for HashingBuffer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes
+            .try_reserve(buf.len())
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
         self.hasher.update(buf);
         self.bytes.extend_from_slice(buf);
         Ok(buf.len())

@@ -72,19 +72,26 @@ impl fmt::Display for FetchError {
 
 /// Where a body goes: a writer that can be told the size first.
 pub trait Sink: Write {
-    /// The body will be `len` bytes (Content-Length), told before the first byte.
-    fn expect(&mut self, len: u64);
+    /// The body will be `len` bytes (Content-Length), told before the first byte. An error when
+    /// that much memory cannot be had.
+    fn expect(&mut self, len: u64) -> Result<(), String>;
+}
+
+fn no_memory(len: u64) -> String {
+    format!("cannot allocate {len} bytes for the body")
 }
 
 impl Sink for Vec<u8> {
-    fn expect(&mut self, len: u64) {
-        self.reserve(usize::try_from(len).unwrap_or(0));
+    fn expect(&mut self, len: u64) -> Result<(), String> {
+        let n = usize::try_from(len).map_err(|_| no_memory(len))?;
+        self.try_reserve_exact(n).map_err(|_| no_memory(len))
     }
 }
 
 impl Sink for st_verify::HashingBuffer {
-    fn expect(&mut self, len: u64) {
-        self.reserve(usize::try_from(len).unwrap_or(0));
+    fn expect(&mut self, len: u64) -> Result<(), String> {
+        let n = usize::try_from(len).map_err(|_| no_memory(len))?;
+        self.try_reserve(n).map_err(|_| no_memory(len))
     }
 }
 
@@ -196,7 +203,7 @@ impl Transport for HttpTransport {
             if len > max {
                 return Err(FetchError::TooLarge { size: len, max });
             }
-            sink.expect(len);
+            sink.expect(len).map_err(FetchError::Other)?;
         }
         let mut body = response.into_body();
         let mut reader = body.with_config().limit(max.saturating_add(1)).reader();

@@ -56,6 +56,11 @@ pub trait Env {
     fn transport(&mut self, tls_roots: &[Vec<u8>], opts: &Options) -> Box<dyn Transport>;
     /// The time certificates are checked against.
     fn now(&self) -> UnixTime;
+    /// The largest archive this machine can boot (it must fit in memory together with the
+    /// extracted initramfs and the kernel's copies).
+    fn archive_cap(&self) -> u64 {
+        MAX_ARCHIVE_BYTES
+    }
 }
 
 /// Where time went, for the summary line and the benchmark.
@@ -247,8 +252,10 @@ fn policy_of<'a>(trust: &'a Trust, now: UnixTime, limits: &'a ArchiveLimits) -> 
 }
 
 /// Fetch and verify the package behind one descriptor URL.
+#[allow(clippy::too_many_arguments)]
 fn try_url(
     transport: &mut dyn Transport,
+    archive_cap: u64,
     url: &Url,
     trust: &Trust,
     policy: &Policy<'_>,
@@ -296,7 +303,7 @@ fn try_url(
         deadline,
         || {
             sink = HashingBuffer::default();
-            transport.get(&zip_url, MAX_ARCHIVE_BYTES, deadline, &mut sink)
+            transport.get(&zip_url, archive_cap, deadline, &mut sink)
         },
     );
     let transfer = t.elapsed();
@@ -395,6 +402,7 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
         .descriptor_urls()
         .map_err(|e| fail(format!("ospkg_pointer: {e}")))?;
     let deadline = Instant::now() + opts.deadline;
+    let archive_cap = env.archive_cap();
     let mut transport = env.transport(&trust.tls_roots, opts);
     let mut attempts = Vec::new();
     for url in &urls {
@@ -408,6 +416,7 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
         }
         match try_url(
             transport.as_mut(),
+            archive_cap,
             url,
             &trust,
             &policy,

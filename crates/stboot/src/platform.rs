@@ -107,6 +107,24 @@ impl Env for FileEnv {
     fn now(&self) -> UnixTime {
         system_now()
     }
+    fn archive_cap(&self) -> u64 {
+        // Booting needs the archive, then the initramfs in a memfd plus the kernel's own copies
+        // of it: an archive over ~45% of the available memory cannot be booted, so it is not
+        // downloaded at all. (A dry run on an ordinary machine keeps the format's cap.)
+        let cap = flow::MAX_ARCHIVE_BYTES;
+        if !self.network {
+            return cap;
+        }
+        mem_available().map_or(cap, |m| cap.min(m / 100 * 45))
+    }
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn log_ready(ready: &Ready) {

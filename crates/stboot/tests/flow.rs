@@ -56,7 +56,7 @@ impl Transport for FakeTransport {
                 max,
             }),
             Answer::Body(b) => {
-                sink.expect(b.len() as u64);
+                sink.expect(b.len() as u64).unwrap();
                 sink.write_all(&b).unwrap();
                 Ok(b.len() as u64)
             }
@@ -73,6 +73,7 @@ struct FakeEnv {
     files: HashMap<String, Vec<u8>>,
     server: Rc<RefCell<Server>>,
     network_calls: usize,
+    cap: u64,
 }
 
 impl FakeEnv {
@@ -85,6 +86,7 @@ impl FakeEnv {
             files: HashMap::new(),
             server: Rc::default(),
             network_calls: 0,
+            cap: flow::MAX_ARCHIVE_BYTES,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -126,6 +128,9 @@ impl Env for FakeEnv {
     }
     fn now(&self) -> UnixTime {
         UnixTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
+    }
+    fn archive_cap(&self) -> u64 {
+        self.cap
     }
 }
 
@@ -363,4 +368,15 @@ fn past_the_deadline_no_url_is_tried() {
     assert_eq!(f.attempts.len(), 2, "{f}");
     assert!(f.attempts.iter().all(|a| a.contains("deadline")), "{f}");
     assert!(env.requests().is_empty());
+}
+
+#[test]
+fn an_archive_larger_than_the_machine_can_boot_is_refused() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.cap = 100;
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    let f = flow::run(env, &opts()).err().unwrap();
+    assert!(f.attempts[0].contains("over the 100-byte limit"), "{f}");
 }
