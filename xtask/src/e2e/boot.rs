@@ -18,6 +18,9 @@ use super::{
 pub(crate) const STBOOT_APPEND: &str = "stboot.recovery=poweroff stboot.recovery_delay=0 \
      stboot.http_timeout=5 stboot.backoff=1 stboot.retries=2 stboot.carrier_timeout=10";
 
+/// The host name the DNS scenario resolves (served by [`super::dns::FakeDns`]).
+pub(crate) const DNS_NAME: &str = "ospkg.e2e.test";
+
 /// Console lines stboot prints (see crates/stboot/src/platform.rs and flow.rs).
 pub(crate) const VERIFIED: &str = "verified OS package";
 pub(crate) const KEXEC: &str = "kexec: booting";
@@ -392,6 +395,34 @@ pub(crate) fn bonding(ctx: &Ctx<'_>) -> Result<()> {
     let img = image(ctx, &p, Some(&hc), &["bonding"], None)?;
     let vm = boot(ctx, &img, 2, "", true)?;
     ensure_console(&vm, "network: bond0 10.0.2.15/24")?;
+    ensure!(
+        served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
+    Ok(())
+}
+
+/// A host name in the URL: stboot writes /etc/resolv.conf from the host config's `dns` and
+/// resolves the name through it (a one-name DNS server on the host, reached through slirp).
+pub(crate) fn dns(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let dns = super::dns::FakeDns::start(DNS_NAME, std::net::Ipv4Addr::new(10, 0, 2, 2))?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let port = s.nginx.https_port.context("https port")?;
+    let hc = format!(
+        r#"{{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","dns":["10.0.2.2"],"ospkg_pointer":"https://{DNS_NAME}:{port}/os.json"}}"#
+    );
+    let img = image(ctx, &p, Some(&hc), &[], None)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "wrote 1 DNS server(s) to /etc/resolv.conf")?;
+    ensure!(
+        dns.queries()
+            .iter()
+            .any(|q| q == &format!("{DNS_NAME} type 1")),
+        "DNS saw {:?}",
+        dns.queries()
+    );
     ensure!(
         served_ok(&s.nginx, "/os.zip"),
         "nginx: {:?}",

@@ -14,6 +14,7 @@
 mod boot;
 pub(crate) mod bootbench;
 pub(crate) mod demo;
+mod dns;
 mod faulty;
 mod kernel;
 mod nginx;

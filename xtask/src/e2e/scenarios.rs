@@ -100,6 +100,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::initramfs_method,
     },
     Scenario {
+        name: "stboot-dns",
+        about: "stboot: host name in the URL, resolved through the host config's DNS",
+        run: boot::dns,
+    },
+    Scenario {
         name: "stboot-bonding",
         about: "stboot: two NICs bonded (active-backup), static address",
         run: boot::bonding,

@@ -54,7 +54,10 @@ pub(crate) fn make(dir: &Path) -> Result<TestPki> {
     let issuer = Issuer::new(ca, ca_key);
 
     let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut sp = CertificateParams::new(vec!["localhost".to_owned()])?;
+    let mut sp = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        super::boot::DNS_NAME.to_owned(),
+    ])?;
     sp.subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2))));
     sp.subject_alt_names
