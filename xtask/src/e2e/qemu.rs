@@ -142,7 +142,13 @@ impl Vm {
         std::fs::create_dir_all(dir)?;
         let mut qemu = Command::new("qemu-system-x86_64");
         match accel {
-            Accel::Tcg => qemu.args(["-accel", "tcg", "-cpu", "qemu64"]),
+            // E2E_CPU picks another emulated CPU model (e.g. `max`, with CLMUL/SSE4.2/AES).
+            Accel::Tcg => qemu.args([
+                "-accel",
+                "tcg",
+                "-cpu",
+                &std::env::var("E2E_CPU").unwrap_or_else(|_| "qemu64".to_owned()),
+            ]),
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
         };
         qemu.args(["-m", &cfg.memory_mib.to_string(), "-smp", "1"])
