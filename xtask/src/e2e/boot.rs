@@ -111,8 +111,21 @@ pub(crate) fn boot(
     extra_append: &str,
     booted: bool,
 ) -> Result<Vm> {
+    boot_with(ctx, image, nics, extra_append, booted, Vec::new())
+}
+
+/// [`boot`] with extra QEMU arguments (e.g. UEFI firmware).
+pub(crate) fn boot_with(
+    ctx: &Ctx<'_>,
+    image: &Path,
+    nics: u8,
+    extra_append: &str,
+    booted: bool,
+    extra_args: Vec<String>,
+) -> Result<Vm> {
     let mut cfg: VmConfig = ctx.vm_config(image, &format!("{STBOOT_APPEND} {extra_append}"));
     cfg.nics = (1..=nics).map(test_mac).collect();
+    cfg.extra_args = extra_args;
     if !booted {
         cfg.fail_markers.push(OS_BOOTED.to_owned());
         cfg.fail_markers.push(KEXEC.to_owned());
@@ -423,6 +436,24 @@ pub(crate) fn dns(ctx: &Ctx<'_>) -> Result<()> {
         "DNS saw {:?}",
         dns.queries()
     );
+    ensure!(
+        served_ok(&s.nginx, "/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
+    Ok(())
+}
+
+/// UEFI (OVMF): no host config in the image; it comes from the EFI variable `STHostConfig`,
+/// written into the firmware's variable store before the first boot, read through efivarfs.
+pub(crate) fn efi_host_config(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", false, "")?;
+    let p = policy(ctx, &s, 1, Some(&s.pki.ca_cert))?;
+    let hc = static_host_config(&s.nginx.https_url("/os.json")?);
+    let vars = super::ovmf::vars_with(&ctx.path("OVMF_VARS.fd"), "STHostConfig", hc.as_bytes())?;
+    let img = image(ctx, &p, None, &["efivarfs"], None)?;
+    let vm = boot_with(ctx, &img, 1, "", true, super::ovmf::qemu_args(&vars))?;
+    ensure_console(&vm, "host config from EFI variable STHostConfig")?;
     ensure!(
         served_ok(&s.nginx, "/os.zip"),
         "nginx: {:?}",

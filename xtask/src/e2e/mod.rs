@@ -19,6 +19,7 @@ mod faulty;
 mod kernel;
 mod nginx;
 mod ospkg;
+mod ovmf;
 mod qemu;
 mod scenarios;
 mod stboot;

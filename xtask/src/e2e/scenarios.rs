@@ -105,6 +105,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::dns,
     },
     Scenario {
+        name: "stboot-efi",
+        about: "stboot: UEFI (OVMF), host config from the EFI variable STHostConfig",
+        run: boot::efi_host_config,
+    },
+    Scenario {
         name: "stboot-bonding",
         about: "stboot: two NICs bonded (active-backup), static address",
         run: boot::bonding,
