@@ -13,6 +13,11 @@ fn stmgr(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `stmgr` with arguments given as one line (for arguments without spaces).
+fn stmgr_line(dir: &Path, line: &str) -> Output {
+    stmgr(dir, &line.split_whitespace().collect::<Vec<_>>())
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -37,49 +42,17 @@ fn setup() -> tempfile::TempDir {
     let d = dir.path();
     std::fs::write(d.join("vmlinuz"), b"kernel bytes kernel bytes").unwrap();
     std::fs::write(d.join("initrd.img"), vec![7u8; 300_000]).unwrap();
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--is-ca",
-            "--cert-out",
-            "root.pem",
-            "--key-out",
-            "root.key",
-        ],
+        "keygen certificate --is-ca --cert-out root.pem --key-out root.key",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--root-cert",
-            "root.pem",
-            "--root-key",
-            "root.key",
-            "--cert-out",
-            "leaf.pem",
-            "--key-out",
-            "leaf.key",
-        ],
+        "keygen certificate --root-cert root.pem --root-key root.key --cert-out leaf.pem --key-out leaf.key",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "create",
-            "--kernel",
-            "vmlinuz",
-            "--initramfs",
-            "initrd.img",
-            "--cmdline",
-            "console=ttyS0",
-            "--url",
-            "os.zip",
-            "--out",
-            "os",
-        ],
+        "ospkg create --kernel vmlinuz --initramfs initrd.img --cmdline console=ttyS0 --url os.zip --out os",
     ));
     std::fs::create_dir(d.join("policy")).unwrap();
     std::fs::copy(d.join("root.pem"), d.join("policy/ospkg_signing_root.pem")).unwrap();
@@ -96,43 +69,16 @@ fn create_sign_verify_round_trip() {
     let dir = setup();
     let d = dir.path();
     // Unsigned: rejected both ways, and --root-certs does not accept zero signatures.
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os.zip",
-            "--trust-policy",
-            "policy",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg verify --ospkg os.zip --trust-policy policy");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os",
-            "--root-certs",
-            "root.pem",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg verify --ospkg os --root-certs root.pem");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
 
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg", "sign", "--key", "leaf.key", "--cert", "leaf.pem", "--ospkg", "os.json",
-        ],
+        "ospkg sign --key leaf.key --cert leaf.pem --ospkg os.json",
     ));
-    let o = stmgr(
-        d,
-        &[
-            "ospkg", "sign", "--key", "leaf.key", "--cert", "leaf.pem", "--ospkg", "os",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg sign --key leaf.key --cert leaf.pem --ospkg os");
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("already has a signature by this key"),
@@ -140,28 +86,13 @@ fn create_sign_verify_round_trip() {
         stderr(&o)
     );
 
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os.zip",
-            "--trust-policy",
-            "policy",
-        ],
+        "ospkg verify --ospkg os.zip --trust-policy policy",
     ));
-    let o = ok(stmgr(
+    let o = ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os.json",
-            "--root-certs",
-            "root.pem",
-            "--json",
-        ],
+        "ospkg verify --ospkg os.json --root-certs root.pem --json",
     ));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verdict"], "accept");
@@ -171,19 +102,9 @@ fn create_sign_verify_round_trip() {
     assert_eq!(v["os_pkg_url"], "os.zip");
 
     // The leaf is valid for a year from now: ten years on, it is rejected, naming the reason.
-    let o = stmgr(
+    let o = stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os.zip",
-            "--trust-policy",
-            "policy",
-            "--at",
-            "2040-01-01T00:00:00Z",
-            "--json",
-        ],
+        "ospkg verify --ospkg os.zip --trust-policy policy --at 2040-01-01T00:00:00Z --json",
     );
     assert_eq!(code(&o), 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -197,17 +118,7 @@ fn create_sign_verify_round_trip() {
     let mid = zip.len() / 2;
     zip[mid] ^= 1;
     std::fs::write(d.join("os.zip"), zip).unwrap();
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os.zip",
-            "--trust-policy",
-            "policy",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg verify --ospkg os.zip --trust-policy policy");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
 }
@@ -366,17 +277,7 @@ fn exit_codes_scripts_can_rely_on() {
         "{}",
         stderr(&o)
     );
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "missing.zip",
-            "--root-certs",
-            "nope.pem",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg verify --ospkg missing.zip --root-certs nope.pem");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("nope.pem"), "{}", stderr(&o));
 }
@@ -389,83 +290,29 @@ fn create_refuses_bad_inputs() {
     std::fs::write(d.join("k"), b"k").unwrap();
     std::fs::create_dir(d.join("sub")).unwrap();
     std::fs::write(d.join("sub/k"), b"k").unwrap();
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "create",
-            "--kernel",
-            "empty",
-            "--initramfs",
-            "k",
-            "--out",
-            "p",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg create --kernel empty --initramfs k --out p");
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("kernel empty: file is empty"),
         "{}",
         stderr(&o)
     );
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "create",
-            "--kernel",
-            "k",
-            "--initramfs",
-            "sub/k",
-            "--out",
-            "p",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg create --kernel k --initramfs sub/k --out p");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("same file name"), "{}", stderr(&o));
-    let o = stmgr(
+    let o = stmgr_line(
         d,
-        &[
-            "ospkg",
-            "create",
-            "--kernel",
-            "k",
-            "--initramfs",
-            "empty",
-            "--url",
-            "ftp://x/y.zip",
-        ],
+        "ospkg create --kernel k --initramfs empty --url ftp://x/y.zip",
     );
     assert_eq!(code(&o), 1);
-    let o = stmgr(
-        d,
-        &[
-            "ospkg",
-            "create",
-            "--kernel",
-            "k",
-            "--initramfs",
-            "sub/k",
-            "--out",
-            "nodir/p",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg create --kernel k --initramfs sub/k --out nodir/p");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     // An existing directory as --out gets the default name inside it.
     std::fs::write(d.join("i"), b"i").unwrap();
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "create",
-            "--kernel",
-            "k",
-            "--initramfs",
-            "i",
-            "--out",
-            "sub",
-        ],
+        "ospkg create --kernel k --initramfs i --out sub",
     ));
     assert!(d.join("sub/system-transparency-os-package.zip").is_file());
     assert!(d.join("sub/system-transparency-os-package.json").is_file());
@@ -475,57 +322,21 @@ fn create_refuses_bad_inputs() {
 fn reference_single_dash_flags_work() {
     let dir = setup();
     let d = dir.path();
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "sign",
-            "-key",
-            "leaf.key",
-            "-cert=leaf.pem",
-            "-ospkg",
-            "os.zip",
-        ],
+        "ospkg sign -key leaf.key -cert=leaf.pem -ospkg os.zip",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "-ospkg",
-            "os.zip",
-            "-rootCerts",
-            "root.pem",
-        ],
+        "ospkg verify -ospkg os.zip -rootCerts root.pem",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "-ospkg",
-            "os.json",
-            "-trustPolicy",
-            "policy",
-            "-loglevel",
-            "debug",
-        ],
+        "ospkg verify -ospkg os.json -trustPolicy policy -loglevel debug",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "-isCA",
-            "-certOut",
-            "r2.pem",
-            "-keyOut",
-            "r2.key",
-            "-validFrom",
-            "2020-01-01T00:00:00Z",
-            "-validUntil",
-            "2030-01-01T00:00:00Z",
-        ],
+        "keygen certificate -isCA -certOut r2.pem -keyOut r2.key -validFrom 2020-01-01T00:00:00Z -validUntil 2030-01-01T00:00:00Z",
     ));
 }
 
@@ -544,83 +355,33 @@ fn keygen_leaf_from_a_public_key_and_explicit_validity() {
         base64::engine::general_purpose::STANDARD.encode(blob)
     );
     std::fs::write(d.join("k2.pub"), line).unwrap();
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--is-ca",
-            "--cert-out",
-            "old-root.pem",
-            "--key-out",
-            "old-root.key",
-            "--not-before",
-            "2020-01-01T00:00:00Z",
-        ],
+        "keygen certificate --is-ca --cert-out old-root.pem --key-out old-root.key --not-before 2020-01-01T00:00:00Z",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--root-cert",
-            "old-root.pem",
-            "--root-key",
-            "old-root.key",
-            "--leaf-key",
-            "k2.pub",
-            "--cert-out",
-            "k2.cert",
-            "--not-before",
-            "2025-01-01T00:00:00Z",
-            "--not-after",
-            "2025-06-01T00:00:00Z",
-        ],
+        "keygen certificate --root-cert old-root.pem --root-key old-root.key --leaf-key k2.pub --cert-out k2.cert --not-before 2025-01-01T00:00:00Z --not-after 2025-06-01T00:00:00Z",
     ));
     assert!(
         !d.join("key.pem").exists(),
         "no key is generated when --leaf-key is given"
     );
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg", "sign", "--key", "k2.pem", "--cert", "k2.cert", "--ospkg", "os",
-        ],
+        "ospkg sign --key k2.pem --cert k2.cert --ospkg os",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os",
-            "--root-certs",
-            "old-root.pem",
-            "--at",
-            "2025-03-01T00:00:00Z",
-        ],
+        "ospkg verify --ospkg os --root-certs old-root.pem --at 2025-03-01T00:00:00Z",
     ));
-    let o = stmgr(
+    let o = stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os",
-            "--root-certs",
-            "old-root.pem",
-            "--at",
-            "2025-07-01T00:00:00Z",
-        ],
+        "ospkg verify --ospkg os --root-certs old-root.pem --at 2025-07-01T00:00:00Z",
     );
     assert_eq!(code(&o), 1);
     // A key that does not match the certificate is refused.
-    let o = stmgr(
-        d,
-        &[
-            "ospkg", "sign", "--key", "leaf.key", "--cert", "k2.cert", "--ospkg", "os",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg sign --key leaf.key --cert k2.cert --ospkg os");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
 }
@@ -787,36 +548,17 @@ fn openssl_keys_in_and_openssl_verifies_our_certificates() {
         "openssl",
         &["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"],
     );
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--is-ca",
-            "--root-key",
-            "ca.key",
-            "--cert-out",
-            "ca.pem",
-        ],
+        "keygen certificate --is-ca --root-key ca.key --cert-out ca.pem",
     ));
     assert!(
         !d.join("rootkey.pem").exists(),
         "no key is generated when --root-key is given"
     );
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--root-cert",
-            "ca.pem",
-            "--root-key",
-            "ca.key",
-            "--leaf-key",
-            "signer.pub",
-            "--cert-out",
-            "signer.pem",
-        ],
+        "keygen certificate --root-cert ca.pem --root-key ca.key --leaf-key signer.pub --cert-out signer.pem",
     ));
     let o = tool(d, "openssl", &["verify", "-CAfile", "ca.pem", "signer.pem"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("signer.pem: OK"));
@@ -842,18 +584,9 @@ fn openssl_keys_in_and_openssl_verifies_our_certificates() {
     );
     assert!(!leaf.contains("Extended Key Usage"), "{leaf}");
     // The OpenSSL key signs; the package verifies under the OpenSSL-keyed root.
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "sign",
-            "--key",
-            "signer.key",
-            "--cert",
-            "signer.pem",
-            "--ospkg",
-            "os",
-        ],
+        "ospkg sign --key signer.key --cert signer.pem --ospkg os",
     ));
     ok(stmgr(
         d,
@@ -881,37 +614,17 @@ fn openssh_keys_from_ssh_keygen() {
             "op",
         ],
     );
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "keygen",
-            "certificate",
-            "--root-cert",
-            "root.pem",
-            "--root-key",
-            "root.key",
-            "--leaf-key",
-            "op.pub",
-            "--cert-out",
-            "op.pem",
-        ],
+        "keygen certificate --root-cert root.pem --root-key root.key --leaf-key op.pub --cert-out op.pem",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg", "sign", "--key", "op", "--cert", "op.pem", "--ospkg", "os.zip",
-        ],
+        "ospkg sign --key op --cert op.pem --ospkg os.zip",
     ));
-    ok(stmgr(
+    ok(stmgr_line(
         d,
-        &[
-            "ospkg",
-            "verify",
-            "--ospkg",
-            "os.zip",
-            "--root-certs",
-            "root.pem",
-        ],
+        "ospkg verify --ospkg os.zip --root-certs root.pem",
     ));
     // An RSA OpenSSH key is refused with a reason.
     tool(
@@ -919,12 +632,7 @@ fn openssh_keys_from_ssh_keygen() {
         "ssh-keygen",
         &["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", "rsa"],
     );
-    let o = stmgr(
-        d,
-        &[
-            "ospkg", "sign", "--key", "rsa", "--cert", "op.pem", "--ospkg", "os.zip",
-        ],
-    );
+    let o = stmgr_line(d, "ospkg sign --key rsa --cert op.pem --ospkg os.zip");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
 }
