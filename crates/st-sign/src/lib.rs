@@ -38,6 +38,9 @@ pub enum SignError {
         /// Index of the existing signature.
         index: usize,
     },
+    /// An external signer (e.g. ssh-agent) failed.
+    #[error("signer: {0}")]
+    Signer(String),
     /// Validity window is empty.
     #[error("validity: not-after {not_after} is not after not-before {not_before}")]
     Validity {
@@ -153,7 +156,7 @@ pub fn single_certificate_der(pem_text: &[u8]) -> Result<Vec<u8>, SignError> {
 pub fn sign_descriptor(
     descriptor: &mut Descriptor,
     digest: &ArchiveDigest,
-    key: &SigningKey,
+    key: &dyn Ed25519Signer,
     cert_pem: &[u8],
 ) -> Result<(), SignError> {
     let der = single_certificate_der(cert_pem)?;
@@ -169,7 +172,30 @@ pub fn sign_descriptor(
             return Err(SignError::AlreadySigned { index });
         }
     }
-    let signature = key.sign(digest.as_bytes()).to_vec();
-    descriptor.push(SignatureEntry::new(cert_pem.to_vec(), signature)?)?;
+    let signature = key.sign_message(digest.as_bytes())?;
+    if !st_verify::ed25519_signature_ok(&key.public(), digest.as_bytes(), &signature) {
+        return Err(SignError::Signer(
+            "the signature does not verify with the key".into(),
+        ));
+    }
+    descriptor.push(SignatureEntry::new(cert_pem.to_vec(), signature.to_vec())?)?;
     Ok(())
+}
+
+/// Something that makes Ed25519 signatures: a key in memory ([`SigningKey`]) or elsewhere
+/// (stmgr's ssh-agent client).
+pub trait Ed25519Signer {
+    /// The raw public key.
+    fn public(&self) -> [u8; 32];
+    /// Pure Ed25519 over `msg`.
+    fn sign_message(&self, msg: &[u8]) -> Result<[u8; 64], SignError>;
+}
+
+impl Ed25519Signer for SigningKey {
+    fn public(&self) -> [u8; 32] {
+        SigningKey::public(self)
+    }
+    fn sign_message(&self, msg: &[u8]) -> Result<[u8; 64], SignError> {
+        Ok(self.sign(msg))
+    }
 }

@@ -330,6 +330,12 @@ fn ed25519_ok(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
         .is_ok()
 }
 
+/// Whether `sig` is a valid Ed25519 signature by `key` over `msg` (the verifier stboot uses;
+/// signing tools check what an external signer returned with it).
+pub fn ed25519_signature_ok(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
+    ed25519_ok(key, msg, sig)
+}
+
 /// Judge one entry. On success returns the signer's key (for de-duplication).
 fn check_one(
     entry: &SignatureEntry,

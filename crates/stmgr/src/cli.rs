@@ -154,7 +154,8 @@ pub(crate) struct CreateArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct SignArgs {
-    /// Private key: PKCS#8 PEM ("PRIVATE KEY") or unencrypted OpenSSH Ed25519 key.
+    /// Private key: PKCS#8 PEM ("PRIVATE KEY") or unencrypted OpenSSH Ed25519 key; or an
+    /// `ssh-ed25519 AAAA...` public key line, and ssh-agent ($SSH_AUTH_SOCK) signs with it.
     #[arg(long, value_name = "FILE")]
     pub(crate) key: PathBuf,
     /// Certificate of that key (one PEM CERTIFICATE block).

@@ -3,6 +3,7 @@
 //! Exit codes: 0 verified or valid; 1 rejected or invalid input (reason on stderr); 2 command
 //! line misuse.
 
+mod agent;
 mod cli;
 mod files;
 mod image;

@@ -75,8 +75,17 @@ fn read_descriptor(path: &Path) -> Result<Descriptor> {
 
 pub(crate) fn sign(a: &SignArgs) -> Result<()> {
     let OspkgPaths { zip, json } = files::ospkg_paths(&a.ospkg)?;
-    let key = SigningKey::from_pem(&files::read_capped(&a.key, "key", 64 << 10)?)
-        .with_context(|| format!("key {}", a.key.display()))?;
+    let key_file = files::read_capped(&a.key, "key", 64 << 10)?;
+    let key: Box<dyn st_sign::Ed25519Signer> = if crate::agent::is_public_key_line(&key_file) {
+        Box::new(
+            crate::agent::AgentKey::new(&key_file)
+                .with_context(|| format!("key {}", a.key.display()))?,
+        )
+    } else {
+        Box::new(
+            SigningKey::from_pem(&key_file).with_context(|| format!("key {}", a.key.display()))?,
+        )
+    };
     let cert = files::read_capped(&a.cert, "certificate", MAX_CERTIFICATE_BYTES)?;
     let mut descriptor = read_descriptor(&json)?;
     let src = FileSource::open(&zip)?;
@@ -84,7 +93,7 @@ pub(crate) fn sign(a: &SignArgs) -> Result<()> {
     let digest = st_verify::hash_archive(&src, &|n| bar.set_position(n))
         .with_context(|| format!("reading archive {}", zip.display()))?;
     bar.finish_and_clear();
-    st_sign::sign_descriptor(&mut descriptor, &digest, &key, &cert)
+    st_sign::sign_descriptor(&mut descriptor, &digest, key.as_ref(), &cert)
         .with_context(|| format!("signing with {} and {}", a.key.display(), a.cert.display()))?;
     files::write_bytes(&json, "descriptor", &descriptor.to_json())?;
     eprintln!(

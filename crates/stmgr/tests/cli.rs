@@ -636,3 +636,92 @@ fn openssh_keys_from_ssh_keygen() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("Ed25519"), "{}", stderr(&o));
 }
+
+/// The Go stmgr's agent mode: `--key` is the ssh-ed25519 public key and ssh-agent signs.
+#[test]
+fn signing_through_ssh_agent() {
+    let dir = setup();
+    let d = dir.path();
+    tool(
+        d,
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "agent@example",
+            "-f",
+            "ak",
+        ],
+    );
+    ok(stmgr(
+        d,
+        &[
+            "keygen",
+            "certificate",
+            "--root-cert",
+            "root.pem",
+            "--root-key",
+            "root.key",
+            "--leaf-key",
+            "ak.pub",
+            "--cert-out",
+            "ak.pem",
+        ],
+    ));
+    let sock = d.join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sign = |env: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stmgr"));
+        c.current_dir(d).args([
+            "ospkg", "sign", "--key", "ak.pub", "--cert", "ak.pem", "--ospkg", "os",
+        ]);
+        c.env_remove("SSH_AUTH_SOCK");
+        if let Some(s) = env {
+            c.env("SSH_AUTH_SOCK", s);
+        }
+        c.output().unwrap()
+    };
+    // No agent socket given: a clear error.
+    let o = sign(None);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("SSH_AUTH_SOCK is not set"),
+        "{}",
+        stderr(&o)
+    );
+    // The agent does not hold the key yet.
+    let o = sign(Some(&sock));
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("ssh-add"), "{}", stderr(&o));
+    let added = Command::new("ssh-add")
+        .current_dir(d)
+        .arg("ak")
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    let o = sign(Some(&sock));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ok(stmgr_line(
+        d,
+        "ospkg verify --ospkg os --root-certs root.pem",
+    ));
+}
