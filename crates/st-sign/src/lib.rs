@@ -193,7 +193,7 @@ pub trait Ed25519Signer {
 
 impl Ed25519Signer for SigningKey {
     fn public(&self) -> [u8; 32] {
-        SigningKey::public(self)
+        Self::public(self)
     }
     fn sign_message(&self, msg: &[u8]) -> Result<[u8; 64], SignError> {
         Ok(self.sign(msg))
