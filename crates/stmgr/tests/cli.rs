@@ -527,6 +527,15 @@ fn tool(dir: &Path, program: &str, args: &[&str]) -> Output {
     o
 }
 
+/// An unencrypted Ed25519 key pair `name` + `name.pub` made by ssh-keygen.
+fn ssh_keygen_ed25519(dir: &Path, name: &str, comment: &str) {
+    tool(
+        dir,
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", name],
+    );
+}
+
 /// Keys made by OpenSSL and certificates checked by OpenSSL: our certificates are ordinary
 /// X.509 that an independent implementation accepts, with the reference's extensions.
 #[test]
@@ -599,21 +608,7 @@ fn openssl_keys_in_and_openssl_verifies_our_certificates() {
 fn openssh_keys_from_ssh_keygen() {
     let dir = setup();
     let d = dir.path();
-    tool(
-        d,
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "op@example",
-            "-f",
-            "op",
-        ],
-    );
+    ssh_keygen_ed25519(d, "op", "op@example");
     ok(stmgr_line(
         d,
         "keygen certificate --root-cert root.pem --root-key root.key --leaf-key op.pub --cert-out op.pem",
@@ -642,21 +637,7 @@ fn openssh_keys_from_ssh_keygen() {
 fn signing_through_ssh_agent() {
     let dir = setup();
     let d = dir.path();
-    tool(
-        d,
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "agent@example",
-            "-f",
-            "ak",
-        ],
-    );
+    ssh_keygen_ed25519(d, "ak", "agent@example");
     ok(stmgr(
         d,
         &[
