@@ -398,6 +398,10 @@ pub fn pid1() -> ! {
         }
     }
     let modules = t.elapsed();
+    // Huge pages for the memfds the kernel and initramfs go into (faster fill and kexec load).
+    if let Err(e) = st_host::sys::memfd_huge_pages() {
+        log::debug!("memfd huge pages: {e}");
+    }
     let mut env = FileEnv {
         trust_policy_dir: PathBuf::from(flow::paths::TRUST_POLICY_DIR),
         host_config: Some(PathBuf::from(flow::paths::HOST_CONFIG)),

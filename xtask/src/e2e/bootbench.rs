@@ -13,6 +13,7 @@ use clap::Args;
 use super::boot::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, VERIFIED, image, static_host_config};
 use super::ospkg::{Cpio, test_os_initramfs};
 use super::scenarios::NET_MODULES;
+use super::stboot::build_guest_probe;
 use super::{
     Ctx, Env, NginxConfig, OS_BOOTED, OsPkgSpec, accel_from_env, fresh_dir, kernel, test_mac,
 };
@@ -88,7 +89,22 @@ struct Row {
     transfer: f64,
     not_transfer: f64,
     rate: String,
-    bare_rate: String,
+    probe: String,
+}
+
+impl Row {
+    /// A value from the probe line, in seconds or bytes.
+    fn probe(&self, key: &str) -> f64 {
+        field(&self.probe, &format!(" {key}="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+    /// MB/s of the archive for a probe timing.
+    fn probe_rate(&self, key: &str) -> String {
+        let b = self.probe("bytes");
+        let s = self.probe(key);
+        format!("{:.1} MB/s ({s:.2} s)", b / s / 1e6)
+    }
 }
 
 fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
@@ -153,26 +169,28 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
         .unwrap_or("?")
         .to_owned();
 
-    // The bare GET of the same bytes in the same kind of VM: the test OS with wget.
-    let bare = ctx.path(&format!("{sub}/bare.cpio.gz"));
-    test_os_initramfs(&bare, &ctx.modules(NET_MODULES)?, None)?;
-    let mut cfg = ctx.vm_config(
-        &bare,
-        &format!("e2e.getbench={}", nginx.http_url("/os.zip")?),
-    );
+    // The floors, measured by the probe in the same kind of VM (see guest_probe.rs).
+    fs::copy(&ctx.env.kernel.vmlinuz, www.join("vmlinuz"))?;
+    fs::copy(&initramfs, www.join("initramfs"))?;
+    let probe_img = ctx.path(&format!("{sub}/probe.cpio"));
+    test_os_initramfs(&probe_img, &ctx.modules(NET_MODULES)?, None)?;
+    let mut bytes = fs::read(&probe_img)?;
+    while bytes.len() % 4 != 0 {
+        bytes.push(0);
+    }
+    let mut cpio = Cpio::new();
+    cpio.dir("bin")
+        .file("bin/guest_probe", 0o755, &fs::read(build_guest_probe()?)?);
+    bytes.extend_from_slice(&cpio.finish());
+    fs::write(&probe_img, bytes)?;
+    let mut cfg = ctx.vm_config(&probe_img, &format!("e2e.probe={}", nginx.http_url("/")?));
     cfg.nics = vec![test_mac(1)];
     cfg.memory_mib = memory;
-    cfg.timeout = Some(Duration::from_secs(300));
-    let mut vm = ctx.start_vm_in(&cfg, &format!("{sub}/bare"))?;
-    let (line, _) = vm.wait_for("E2E-GET-BENCH", t)?;
+    cfg.timeout = Some(Duration::from_secs(600));
+    let mut vm = ctx.start_vm_in(&cfg, &format!("{sub}/probe"))?;
+    let (probe, _) = vm.wait_for("E2E-PROBE", Duration::from_secs(600))?;
     let _ = vm.wait_exit(Duration::from_secs(30));
-    let bytes: f64 = field(&line, "bytes=")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    let s: f64 = field(&line, "seconds=")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    ensure!(bytes > 0.0, "bare GET got no bytes: {line}");
+    ensure!(!probe.contains("error="), "guest probe failed: {probe}");
     Ok(Row {
         mib,
         memory,
@@ -182,7 +200,7 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
         transfer,
         not_transfer,
         rate,
-        bare_rate: format!("{:.1} MB/s ({bytes:.0} bytes in {s:.2} s)", bytes / s / 1e6),
+        probe: probe.trim().to_owned(),
     })
 }
 
@@ -217,13 +235,13 @@ pub(crate) fn run(args: &BenchBootArgs) -> Result<()> {
         size as f64 / 1048576.0
     );
     println!(
-        "| package | guest | booted | stboot exec -> OS marker | archive transfer | everything but transfer (budget 0.5 s + 10%) | stboot rate | bare GET in same VM |"
+        "| package | guest | booted | stboot exec -> OS marker | archive transfer | everything but transfer (budget 0.5 s + 10%) | stboot rate | bare GET (TcpStream) | transport, no hash | transport, hashed |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let budget = 0.5 + 0.1 * r.transfer;
         println!(
-            "| {} MiB | {} MiB | {} | {:.1} s | {:.2} s | {:.2} s (budget {:.2} s: {}) | {} | {} |",
+            "| {} MiB | {} MiB | {} | {:.1} s | {:.2} s | {:.2} s (budget {:.2} s: {}) | {} | {} | {} | {} |",
             r.mib,
             r.memory,
             if r.booted { "yes" } else { "NO" },
@@ -237,8 +255,14 @@ pub(crate) fn run(args: &BenchBootArgs) -> Result<()> {
                 "OVER"
             },
             r.rate,
-            r.bare_rate
+            r.probe_rate("bare_get"),
+            r.probe_rate("transport_get"),
+            r.probe_rate("hashed_get"),
         );
+    }
+    println!("\nin-guest probe (seconds; guest_probe.rs):");
+    for r in &rows {
+        println!("  {} MiB: {}", r.mib, r.probe);
     }
     println!("\nphases (stboot's own timing line):");
     for r in &rows {

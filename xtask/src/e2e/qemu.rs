@@ -151,7 +151,10 @@ impl Vm {
             ]),
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
         };
-        qemu.args(["-m", &cfg.memory_mib.to_string(), "-smp", "1"])
+        // E2E_SMP gives the guest more vCPUs (benchmarks; the scenarios and the Go reference's
+        // figures use one).
+        let smp = std::env::var("E2E_SMP").unwrap_or_else(|_| "1".to_owned());
+        qemu.args(["-m", &cfg.memory_mib.to_string(), "-smp", &smp])
             .args(["-nographic", "-no-reboot"])
             .arg("-kernel")
             .arg(&cfg.kernel)

@@ -34,6 +34,33 @@ pub(crate) fn build_stboot() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The boot benchmark's in-guest probe (`crates/stboot/examples/guest_probe.rs`), built like
+/// stboot; returns the binary.
+pub(crate) fn build_guest_probe() -> Result<PathBuf> {
+    build_stboot()?;
+    run(cargo().args([
+        "build",
+        "--profile",
+        "stboot",
+        "--locked",
+        "--target",
+        MUSL,
+        "-p",
+        "stboot",
+        "--example",
+        "guest_probe",
+    ]))?;
+    let bin = target_dir()
+        .join(MUSL)
+        .join("stboot")
+        .join("examples")
+        .join("guest_probe");
+    if !bin.is_file() {
+        bail!("no {} after the build", bin.display());
+    }
+    Ok(bin)
+}
+
 /// `cargo build -p stmgr` (debug); returns the binary.
 pub(crate) fn build_stmgr() -> Result<PathBuf> {
     run(cargo().args(["build", "--locked", "-p", "stmgr"]))?;

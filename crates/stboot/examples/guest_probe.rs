@@ -1,0 +1,176 @@
+//! Benchmark probe run inside the QEMU guest by `cargo xtask bench-boot` (not part of stboot).
+//!
+//! `guest_probe BASE_URL` measures, in the same VM stboot boots in, what each step of a network
+//! boot costs on its own, so stboot's phase timings can be compared with their floors:
+//! a bare GET (std `TcpStream`, no HTTP library, no hashing), the same GET through stboot's
+//! transport, that GET hashed on arrival (stboot's real path), SHA-256 (ring), CRC-32,
+//! a memcpy, a write into a memfd, and kexec_file_load itself with and without the initramfs
+//! (the difference is what the kernel spends per initramfs byte: reading, copying and hashing
+//! it for purgatory). It prints one line: `E2E-PROBE key=value ...` (seconds and bytes).
+//!
+//! BASE_URL must serve `os.zip`, `vmlinuz` and `initramfs` over plain HTTP.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use stboot::fetch::{HttpTransport, Transport};
+
+fn main() {
+    let base = std::env::args().nth(1).unwrap_or_default();
+    let mut out = String::from("E2E-PROBE");
+    if let Err(e) = run(&base, &mut out) {
+        out.push_str(&format!(" error={e:?}"));
+    }
+    println!("{out}");
+}
+
+fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+fn run(base: &str, out: &mut String) -> Result<(), String> {
+    let base = url::Url::parse(base).map_err(|e| e.to_string())?;
+    let url = |p: &str| base.join(p).map_err(|e| e.to_string());
+    let deadline = || Instant::now() + Duration::from_secs(300);
+    let mut http = HttpTransport::new(&[], Duration::from_secs(30));
+
+    // 1. Bare GET: a std TcpStream into one preallocated buffer.
+    let t = Instant::now();
+    let raw = bare_get(&url("os.zip")?)?;
+    out.push_str(&format!(" bytes={} bare_get={:.3}", raw.len(), secs(t)));
+
+    // 2. stboot's transport, no hashing.
+    let mut plain: Vec<u8> = Vec::new();
+    let t = Instant::now();
+    http.get(&url("os.zip")?, u64::MAX, deadline(), &mut plain)
+        .map_err(|e| e.to_string())?;
+    out.push_str(&format!(" transport_get={:.3}", secs(t)));
+    drop(plain);
+
+    // 3. stboot's real path: hashed as it arrives.
+    let mut hashed = st_verify::HashingBuffer::default();
+    let t = Instant::now();
+    http.get(&url("os.zip")?, u64::MAX, deadline(), &mut hashed)
+        .map_err(|e| e.to_string())?;
+    out.push_str(&format!(" hashed_get={:.3}", secs(t)));
+    drop(hashed);
+
+    // 4. The primitives on the downloaded bytes.
+    let t = Instant::now();
+    let d = ring::digest::digest(&ring::digest::SHA256, &raw);
+    out.push_str(&format!(" sha256={:.3}", secs(t)));
+    let t = Instant::now();
+    let c = crc32fast::hash(&raw);
+    out.push_str(&format!(" crc32={:.3}", secs(t)));
+    let t = Instant::now();
+    let copy = raw.clone();
+    out.push_str(&format!(" memcpy={:.3}", secs(t)));
+    drop(copy);
+    let mut m = st_host::kexec::Memfd::named(c"probe").map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    m.write_all(&raw).map_err(|e| e.to_string())?;
+    out.push_str(&format!(" memfd_write={:.3}", secs(t)));
+    drop(m);
+    std::hint::black_box((d, c));
+    // 5. kexec_file_load with and without the initramfs.
+    kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "", out)?;
+
+    // 6. The same with transparent huge pages for memfds (shmem), if the kernel lets us.
+    if std::fs::write(
+        "/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+        "within_size",
+    )
+    .is_ok()
+    {
+        let mut m = st_host::kexec::Memfd::named(c"probe-thp").map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        m.write_all(&raw).map_err(|e| e.to_string())?;
+        out.push_str(&format!(" memfd_write_thp={:.3}", secs(t)));
+        drop(m);
+        drop(raw);
+        kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "_thp", out)?;
+    }
+    Ok(())
+}
+
+fn kexec_times(
+    http: &mut HttpTransport,
+    kernel_url: &url::Url,
+    initramfs_url: &url::Url,
+    suffix: &str,
+    out: &mut String,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut kernel = MemSink(st_host::kexec::Memfd::named(c"k").map_err(|e| e.to_string())?);
+    http.get(kernel_url, u64::MAX, deadline, &mut kernel)
+        .map_err(|e| e.to_string())?;
+    let kernel = kernel.0;
+    let mut initramfs = MemSink(st_host::kexec::Memfd::named(c"i").map_err(|e| e.to_string())?);
+    http.get(initramfs_url, u64::MAX, deadline, &mut initramfs)
+        .map_err(|e| e.to_string())?;
+    let initramfs = initramfs.0;
+    let t = Instant::now();
+    st_host::kexec::load(&kernel, None, "console=ttyS0").map_err(|e| e.to_string())?;
+    out.push_str(&format!(
+        " kernel_bytes={} kexec_load_kernel_only{suffix}={:.3}",
+        kernel.len(),
+        secs(t)
+    ));
+    st_host::kexec::unload().map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    st_host::kexec::load(&kernel, Some(&initramfs), "console=ttyS0").map_err(|e| e.to_string())?;
+    out.push_str(&format!(
+        " initramfs_bytes={} kexec_load{suffix}={:.3}",
+        initramfs.len(),
+        secs(t)
+    ));
+    st_host::kexec::unload().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A memfd as a download sink.
+struct MemSink(st_host::kexec::Memfd);
+
+impl Write for MemSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl stboot::fetch::Sink for MemSink {
+    fn expect(&mut self, _len: u64) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn bare_get(url: &url::Url) -> Result<Vec<u8>, String> {
+    let host = url.host_str().ok_or("no host")?;
+    let port = url.port_or_known_default().ok_or("no port")?;
+    let mut s = TcpStream::connect((host, port)).map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        url.path()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).map_err(|e| e.to_string())?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let len: usize = head
+        .split("content-length:")
+        .nth(1)
+        .and_then(|v| v.lines().next())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or("no content-length")?;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).map_err(|e| e.to_string())?;
+    Ok(body)
+}
