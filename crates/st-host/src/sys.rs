@@ -132,7 +132,17 @@ fn module_hint(err: &io::Error) -> &'static str {
         Some(libc::ENOKEY) => " (module is unsigned or its key is unknown)",
         Some(libc::ENOSYS) => " (kernel built without module support)",
         Some(libc::EPERM) => " (module loading disabled, or missing CAP_SYS_MODULE)",
+        Some(libc::ENODEV) => " (no hardware or CPU feature for it on this machine)",
         _ => "",
+    }
+}
+
+impl SysError {
+    /// A module that refused to load because this machine lacks what it drives (`ENODEV`):
+    /// a NIC driver without its NIC, `sha256_ssse3` on a CPU without SSSE3. One image can list
+    /// modules for several kinds of machine, so this is no fault.
+    pub fn is_module_not_for_this_machine(&self) -> bool {
+        matches!(self, Self::LoadModule { source, .. } if source.raw_os_error() == Some(libc::ENODEV))
     }
 }
 
@@ -740,6 +750,21 @@ mod tests {
                 ("o", None),
             ]
         );
+    }
+
+    #[test]
+    fn enodev_module_is_not_for_this_machine() {
+        let e = SysError::LoadModule {
+            path: PathBuf::from("/lib/modules/sha256-ssse3.ko"),
+            source: io::Error::from_raw_os_error(libc::ENODEV),
+        };
+        assert!(e.is_module_not_for_this_machine());
+        assert!(e.to_string().contains("no hardware or CPU feature"), "{e}");
+        let e = SysError::LoadModule {
+            path: PathBuf::from("/lib/modules/x.ko"),
+            source: io::Error::from_raw_os_error(libc::ENOEXEC),
+        };
+        assert!(!e.is_module_not_for_this_machine());
     }
 
     #[test]

@@ -24,10 +24,12 @@
 //! This crate does no network IO, touches no filesystem and never reads the clock: the caller
 //! passes bytes (or a [`ReadAt`] source), the roots and the time.
 
+mod arrival;
 mod cert;
 mod report;
 mod time;
 
+pub use arrival::HashingBuffer;
 pub use cert::{RootsError, SigningRoots, Validity, parse_certificate_pems};
 pub use report::{SignatureOutcome, Signer, SkipReason, Threshold, VerifyReport};
 pub use time::UnixTime;
@@ -119,63 +121,6 @@ impl HashedArchive {
     /// Give the bytes back.
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
-    }
-}
-
-/// A `Write` sink that stores and hashes an archive as it arrives (a download).
-#[derive(Default)]
-pub struct HashingBuffer {
-    bytes: Vec<u8>,
-    hasher: ArchiveHasher,
-}
-
-impl HashingBuffer {
-    /// A sink with `capacity` bytes reserved (e.g. the Content-Length).
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(capacity),
-            hasher: ArchiveHasher::new(),
-        }
-    }
-    /// Make room for `additional` more bytes at once (e.g. the announced Content-Length), so
-    /// the buffer is not regrown and copied while the body arrives.
-    ///
-    /// Fails instead of aborting when the memory is not there (a server can announce any
-    /// length; in PID 1 an allocation abort would be a kernel panic).
-    pub fn try_reserve(
-        &mut self,
-        additional: usize,
-    ) -> Result<(), std::collections::TryReserveError> {
-        self.bytes.try_reserve_exact(additional)
-    }
-    /// Bytes received so far.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-    /// Nothing received yet.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-    /// Finish: the bytes and their digest.
-    pub fn finish(self) -> HashedArchive {
-        HashedArchive {
-            bytes: self.bytes,
-            digest: self.hasher.finish(),
-        }
-    }
-}
-
-impl io::Write for HashingBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bytes
-            .try_reserve(buf.len())
-            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
-        self.hasher.update(buf);
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -75,6 +75,18 @@ pub trait Sink: Write {
     /// The body will be `len` bytes (Content-Length), told before the first byte. An error when
     /// that much memory cannot be had.
     fn expect(&mut self, len: u64) -> Result<(), String>;
+
+    /// Memory the next body bytes can be read into directly (saves a copy), or `None` to be
+    /// given them through `write`.
+    fn spare(&mut self) -> Option<io::Result<&mut [u8]>> {
+        None
+    }
+
+    /// `n` bytes were read into the slice the last [`Sink::spare`] returned.
+    fn commit(&mut self, n: usize) -> io::Result<()> {
+        let _ = n;
+        Ok(())
+    }
 }
 
 fn no_memory(len: u64) -> String {
@@ -92,6 +104,12 @@ impl Sink for st_verify::HashingBuffer {
     fn expect(&mut self, len: u64) -> Result<(), String> {
         let n = usize::try_from(len).map_err(|_| no_memory(len))?;
         self.try_reserve(n).map_err(|_| no_memory(len))
+    }
+    fn spare(&mut self) -> Option<io::Result<&mut [u8]>> {
+        Some(Self::spare(self))
+    }
+    fn commit(&mut self, n: usize) -> io::Result<()> {
+        Self::commit(self, n)
     }
 }
 
@@ -207,10 +225,22 @@ impl Transport for HttpTransport {
         }
         let mut body = response.into_body();
         let mut reader = body.with_config().limit(max.saturating_add(1)).reader();
-        let mut buf = vec![0u8; 256 << 10];
+        // Only for sinks that cannot be read into directly.
+        let mut buf = Vec::new();
         let mut got = 0u64;
+        let storing = |e: io::Error| FetchError::Other(format!("storing body: {e}"));
         loop {
-            let n = match reader.read(&mut buf) {
+            let (read, direct) = match sink.spare() {
+                Some(Ok(spare)) => (reader.read(spare), true),
+                Some(Err(e)) => return Err(storing(e)),
+                None => {
+                    if buf.is_empty() {
+                        buf.resize(256 << 10, 0);
+                    }
+                    (reader.read(&mut buf), false)
+                }
+            };
+            let n = match read {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -228,8 +258,12 @@ impl Transport for HttpTransport {
             if got > max {
                 return Err(FetchError::TooLarge { size: got, max });
             }
-            sink.write_all(&buf[..n])
-                .map_err(|e| FetchError::Other(format!("storing body: {e}")))?;
+            if direct {
+                sink.commit(n).map_err(storing)?;
+            } else {
+                sink.write_all(buf.get(..n).unwrap_or_default())
+                    .map_err(storing)?;
+            }
         }
         if let Some(expected) = declared.filter(|&e| e != got) {
             return Err(FetchError::Truncated { got, expected });

@@ -314,7 +314,9 @@ fn try_url(
         transfer.as_secs_f64()
     );
     let t = Instant::now();
-    let archive = sink.finish();
+    let archive = sink
+        .finish()
+        .map_err(|e| format!("archive {zip_shown}: storing: {e}"))?;
     let verified = st_verify::verify_hashed(&descriptor, &archive, policy)
         .map_err(|e| format!("archive {zip_shown}: {}", describe_rejection(&e)))?;
     timings.verify = t.elapsed();

@@ -386,6 +386,9 @@ pub fn pid1() -> ! {
                 for m in loads {
                     match m.result {
                         Ok(()) => log::debug!("module {} loaded", m.name),
+                        Err(e) if e.is_module_not_for_this_machine() => {
+                            log::info!("module {} not loaded: {e}", m.name)
+                        }
                         Err(e) => log::warn!("module {}: {e}", m.name),
                     }
                 }

@@ -204,3 +204,58 @@ fn status_size_truncation_and_stall_are_told_apart() {
         other => panic!("expected a connection failure, got {other:?}"),
     }
 }
+
+/// The archive path: the body read straight into a `HashingBuffer` (hashed on a second thread
+/// or on the same one), over HTTPS and plain HTTP, larger than its chunks.
+#[test]
+fn archive_bodies_are_read_into_the_hashing_buffer() {
+    let body: &'static [u8] = Box::leak(
+        (0..1_300_007u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into_boxed_slice(),
+    );
+    let p = pki();
+    let https = serve(Some(server_config(&p)), Behaviour::Ok(body));
+    let http = serve(None, Behaviour::Ok(body));
+    for (url, roots) in [
+        (
+            format!("https://127.0.0.1:{https}/os.zip"),
+            vec![p.ca_der.clone()],
+        ),
+        (format!("http://127.0.0.1:{http}/os.zip"), vec![]),
+    ] {
+        for threaded in [true, false] {
+            let mut t = HttpTransport::new(&roots, Duration::from_secs(2));
+            let mut sink = st_verify::HashingBuffer::default().threaded(threaded);
+            let got = t
+                .get(
+                    &Url::parse(&url).unwrap(),
+                    1 << 30,
+                    Instant::now() + Duration::from_secs(20),
+                    &mut sink,
+                )
+                .unwrap();
+            assert_eq!(got, body.len() as u64);
+            let archive = sink.finish().unwrap();
+            assert_eq!(archive.bytes(), body, "{url} threaded={threaded}");
+            assert_eq!(archive.digest(), st_verify::ArchiveDigest::of(body));
+        }
+    }
+    // A truncated body is still told apart when read in place.
+    let port = serve(None, Behaviour::Truncate(&[3u8; 500]));
+    let mut t = HttpTransport::new(&[], Duration::from_secs(2));
+    let mut sink = st_verify::HashingBuffer::default();
+    match t.get(
+        &Url::parse(&format!("http://127.0.0.1:{port}/x")).unwrap(),
+        10_000,
+        Instant::now() + Duration::from_secs(10),
+        &mut sink,
+    ) {
+        Err(FetchError::Truncated {
+            got: 500,
+            expected: 1000,
+        }) => {}
+        other => panic!("expected a truncation error, got {other:?}"),
+    }
+}
