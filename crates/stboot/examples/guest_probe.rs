@@ -78,22 +78,30 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
     out.push_str(&format!(" memfd_write={:.3}", secs(t)));
     drop(m);
     std::hint::black_box((d, c));
-    // 5. kexec_file_load with and without the initramfs.
-    kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "", out)?;
-
-    // 6. The same with transparent huge pages for memfds (shmem), if the kernel lets us.
-    if std::fs::write(
-        "/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-        "within_size",
-    )
-    .is_ok()
-    {
+    // The same with transparent huge pages for memfds, as stboot sets them.
+    let thp = st_host::sys::SHMEM_HUGE_PAGES;
+    let before = std::fs::read_to_string(thp).unwrap_or_default();
+    let thp_ok = st_host::sys::memfd_huge_pages().is_ok();
+    if thp_ok {
         let mut m = st_host::kexec::Memfd::named(c"probe-thp").map_err(|e| e.to_string())?;
         let t = Instant::now();
         m.write_all(&raw).map_err(|e| e.to_string())?;
         out.push_str(&format!(" memfd_write_thp={:.3}", secs(t)));
         drop(m);
-        drop(raw);
+        // Back to the kernel's choice ("always [never]" -> "never") for the next step.
+        let chosen = before
+            .split_whitespace()
+            .find(|w| w.starts_with('['))
+            .map(|w| w.trim_matches(['[', ']']).to_owned())
+            .unwrap_or_else(|| "never".into());
+        let _ = std::fs::write(thp, chosen);
+    }
+    // Free everything before the kernel makes its copies (a 256 MiB package in a 1 GiB guest).
+    drop(raw);
+
+    // 5. kexec_file_load with and without the initramfs, without and with huge pages.
+    kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "", out)?;
+    if thp_ok && st_host::sys::memfd_huge_pages().is_ok() {
         kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "_thp", out)?;
     }
     Ok(())

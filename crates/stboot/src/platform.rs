@@ -82,6 +82,13 @@ impl Env for FileEnv {
         if !self.network {
             return Ok("not configured (dry run: using this machine's network)".into());
         }
+        if hc
+            .ospkg_pointer()
+            .urls()
+            .is_ok_and(|urls| urls.iter().any(|u| u.as_str().starts_with("https:")))
+        {
+            warm_up_random_pool();
+        }
         let net_opts = st_host::net::NetOptions {
             carrier_timeout: opts.carrier_timeout,
             ..st_host::net::NetOptions::default()
@@ -347,6 +354,31 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
         manifest.cmdline()
     );
     format!("kexec: {}", st_host::kexec::execute())
+}
+
+/// TLS needs the kernel's random pool. Where no CPU or hardware RNG seeds it at boot (VMs
+/// without virtio-rng), the kernel only seeds it once something blocks on it, from timing
+/// jitter, which takes about a second under emulation. When HTTPS is ahead, ask for one byte
+/// as the network comes up, on a thread of its own, so that this overlaps with waiting for the
+/// link and DHCP instead of delaying the first handshake. The byte is thrown away.
+fn warm_up_random_pool() {
+    let spawned = std::thread::Builder::new()
+        .name("random-pool".into())
+        .spawn(|| {
+            use ring::rand::SecureRandom as _;
+            let t = Instant::now();
+            let mut byte = [0u8; 1];
+            match ring::rand::SystemRandom::new().fill(&mut byte) {
+                Ok(()) => log::debug!(
+                    "kernel random pool ready after {:.2} s",
+                    t.elapsed().as_secs_f64()
+                ),
+                Err(_) => log::warn!("kernel random pool: getrandom failed"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::debug!("random pool warm-up thread: {e}");
+    }
 }
 
 /// PID 1: never returns.

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::boot::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, VERIFIED, image, static_host_config};
@@ -193,7 +193,9 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
     let mut vm = ctx.start_vm_in(&cfg, &format!("{sub}/probe"))?;
     let (probe, _) = vm.wait_for("E2E-PROBE", Duration::from_secs(600))?;
     let _ = vm.wait_exit(Duration::from_secs(30));
-    ensure!(!probe.contains("error="), "guest probe failed: {probe}");
+    if probe.contains("error=") {
+        say!("bench-boot: the guest probe failed (its figures are missing): {probe}");
+    }
     Ok(Row {
         mib,
         memory,
