@@ -138,6 +138,15 @@ impl Write for Memfd {
         Ok(n)
     }
 
+    /// One `writev` for many pieces (the stored blocks of a zip entry).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.file.write_vectored(bufs)?;
+        self.len = self
+            .len
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        Ok(n)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

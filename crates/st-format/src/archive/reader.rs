@@ -660,6 +660,43 @@ impl<W: io::Write> Checked<'_, W> {
         self.out.write_all(data)?;
         Ok(())
     }
+
+    /// [`Self::put`] for many pieces, written with few `write_vectored` calls (one `writev`
+    /// for up to 1024 pieces into a file or memfd, instead of one `write` per piece).
+    fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), ArchiveError> {
+        const BATCH: usize = 1024;
+        for group in parts.chunks(BATCH) {
+            let len: u64 = group.iter().map(|p| <[u8]>::len(p) as u64).sum();
+            let written = self.written.saturating_add(len);
+            if written > self.limit {
+                return Err(ArchiveError::SizeMismatch {
+                    name: self.name.to_owned(),
+                    expected: self.limit,
+                    actual: written,
+                });
+            }
+            self.written = written;
+            for p in group {
+                self.crc.update(p);
+            }
+            // (Empty pieces, such as a final empty stored block, would make a writer return 0.)
+            let mut slices: Vec<io::IoSlice<'_>> = group
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| io::IoSlice::new(p))
+                .collect();
+            let mut bufs = &mut slices[..];
+            while !bufs.is_empty() {
+                match self.out.write_vectored(bufs) {
+                    Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                    Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Stream the decompressed bytes of `entry` into `out`, checking CRC-32 and exact uncompressed
@@ -705,9 +742,11 @@ pub fn read_entry<R: ReadAt + ?Sized, W: io::Write>(
         }
         (Method::Deflate, Some(data)) => {
             if let Some(blocks) = stored_blocks(data) {
-                for block in blocks {
-                    sink.put(data.get(block).unwrap_or_default())?;
-                }
+                let parts: Vec<&[u8]> = blocks
+                    .into_iter()
+                    .map(|b| data.get(b).unwrap_or_default())
+                    .collect();
+                sink.put_all(&parts)?;
                 return finish_entry(entry, sink);
             }
         }
