@@ -302,6 +302,11 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
     let layout = ready.verified.layout();
     let manifest = layout.manifest().clone();
     let t = Instant::now();
+    // Huge pages for the memfds the kernel and initramfs go into (filled 2-3x faster); set
+    // only now, so that nothing before the download is affected.
+    if let Err(e) = st_host::sys::memfd_huge_pages() {
+        log::debug!("memfd huge pages: {e}");
+    }
     let mut kernel = match st_host::kexec::Memfd::named(c"stboot-kernel") {
         Ok(m) => m,
         Err(e) => return format!("kernel memfd: {e}"),
@@ -433,10 +438,6 @@ pub fn pid1() -> ! {
         }
     }
     let modules = t.elapsed();
-    // Huge pages for the memfds the kernel and initramfs go into (filled 2-3x faster).
-    if let Err(e) = st_host::sys::memfd_huge_pages() {
-        log::debug!("memfd huge pages: {e}");
-    }
     let mut env = FileEnv {
         trust_policy_dir: PathBuf::from(flow::paths::TRUST_POLICY_DIR),
         host_config: Some(PathBuf::from(flow::paths::HOST_CONFIG)),
