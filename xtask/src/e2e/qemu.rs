@@ -182,6 +182,12 @@ impl Vm {
             }
         }
         qemu.args(&cfg.extra_args);
+        // E2E_MEM_PREALLOC=1 backs all guest RAM on the host before the guest starts, so that
+        // the first touch of a guest page does not cost a host page fault (benchmarks: real
+        // machines have their RAM).
+        if std::env::var_os("E2E_MEM_PREALLOC").is_some_and(|v| v == "1") {
+            qemu.arg("-mem-prealloc");
+        }
         qemu.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
