@@ -545,9 +545,9 @@ pub const SHMEM_HUGE_PAGES: &str = "/sys/kernel/mm/transparent_hugepage/shmem_en
 /// Lets memfds use transparent huge pages (`always` in [`SHMEM_HUGE_PAGES`]): the kernel and
 /// initramfs images are then written into 2 MiB pages instead of 4 KiB ones, which makes
 /// filling the memfds two to three times faster under QEMU/TCG (docs/benchmarks.md also has
-/// what it does to `kexec_file_load`). The setting lives in RAM and ends with this kernel; it touches only the
-/// internal mount (memfds, SysV shm), not tmpfs mounts. An error when the kernel has no
-/// transparent huge pages or refuses the value; callers log it and go on.
+/// what it does to `kexec_file_load`). The setting lives in RAM and ends with this kernel; it
+/// touches only the internal mount (memfds, SysV shm), not tmpfs mounts. An error when the
+/// kernel has no transparent huge pages or refuses the value; callers log it and go on.
 pub fn memfd_huge_pages() -> Result<(), SysError> {
     memfd_huge_pages_at(Path::new(SHMEM_HUGE_PAGES))
 }

@@ -51,17 +51,23 @@ fn random(len: usize, seed: u64) -> Vec<u8> {
 /// gzip cpio with /init and busybox, then (4-byte aligned) an uncompressed cpio with the payload
 /// (the kernel unpacks concatenated archives).
 fn big_initramfs(out: &Path, kernel_len: u64, total: u64) -> Result<()> {
-    let base = out.with_extension("base.gz");
-    test_os_initramfs(&base, &[], None)?;
-    let mut bytes = fs::read(&base)?;
+    test_os_initramfs(out, &[], None)?;
+    let base = fs::metadata(out)?.len();
+    let want = total.saturating_sub(kernel_len + base + 512);
+    let mut cpio = Cpio::new();
+    cpio.file("payload", 0o644, &random(usize::try_from(want)?, total));
+    append_cpio(out, cpio)
+}
+
+/// Appends `cpio`, uncompressed and 4-byte aligned, to the initramfs at `path` (the kernel
+/// unpacks concatenated archives).
+fn append_cpio(path: &Path, cpio: Cpio) -> Result<()> {
+    let mut bytes = fs::read(path)?;
     while bytes.len() % 4 != 0 {
         bytes.push(0);
     }
-    let want = total.saturating_sub(kernel_len + bytes.len() as u64 + 512);
-    let mut cpio = Cpio::new();
-    cpio.file("payload", 0o644, &random(usize::try_from(want)?, total));
     bytes.extend_from_slice(&cpio.finish());
-    fs::write(out, bytes)?;
+    fs::write(path, bytes)?;
     Ok(())
 }
 
@@ -177,15 +183,10 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
     fs::copy(&initramfs, www.join("initramfs"))?;
     let probe_img = ctx.path(&format!("{sub}/probe.cpio"));
     test_os_initramfs(&probe_img, &ctx.modules(NET_MODULES)?, None)?;
-    let mut bytes = fs::read(&probe_img)?;
-    while bytes.len() % 4 != 0 {
-        bytes.push(0);
-    }
     let mut cpio = Cpio::new();
     cpio.dir("bin")
         .file("bin/guest_probe", 0o755, &fs::read(build_guest_probe()?)?);
-    bytes.extend_from_slice(&cpio.finish());
-    fs::write(&probe_img, bytes)?;
+    append_cpio(&probe_img, cpio)?;
     let mut cfg = ctx.vm_config(&probe_img, &format!("e2e.probe={}", nginx.http_url("/")?));
     cfg.nics = vec![test_mac(1)];
     cfg.memory_mib = memory;
@@ -236,8 +237,8 @@ pub(crate) fn run(args: &BenchBootArgs) -> Result<()> {
     println!(
         "\nstboot boot benchmark (QEMU {:?}, -cpu {} -smp {}, plain HTTP over slirp/virtio-net, Debian kernel {})",
         env.accel,
-        std::env::var("E2E_CPU").unwrap_or_else(|_| "qemu64".into()),
-        std::env::var("E2E_SMP").unwrap_or_else(|_| "1".into()),
+        super::qemu::tcg_cpu(),
+        super::qemu::guest_cpus(),
         env.kernel.version
     );
     println!(

@@ -135,6 +135,18 @@ pub(crate) struct Vm {
     _serial: MutexGuard<'static, ()>,
 }
 
+/// The emulated CPU model under TCG: `E2E_CPU` (e.g. `max`, with CLMUL/SSE4.2/AES), else
+/// `qemu64`, the model the Go reference's figures were taken with.
+pub(crate) fn tcg_cpu() -> String {
+    std::env::var("E2E_CPU").unwrap_or_else(|_| "qemu64".to_owned())
+}
+
+/// Guest vCPUs: `E2E_SMP` (benchmarks), else 1, as in the scenarios and the Go reference's
+/// figures.
+pub(crate) fn guest_cpus() -> String {
+    std::env::var("E2E_SMP").unwrap_or_else(|_| "1".to_owned())
+}
+
 impl Vm {
     /// Starts QEMU; the console goes to `dir/serial.log`, QEMU's stderr to `dir/qemu.stderr`.
     pub(crate) fn start(cfg: &VmConfig, accel: Accel, dir: &Path) -> Result<Self> {
@@ -142,19 +154,10 @@ impl Vm {
         std::fs::create_dir_all(dir)?;
         let mut qemu = Command::new("qemu-system-x86_64");
         match accel {
-            // E2E_CPU picks another emulated CPU model (e.g. `max`, with CLMUL/SSE4.2/AES).
-            Accel::Tcg => qemu.args([
-                "-accel",
-                "tcg",
-                "-cpu",
-                &std::env::var("E2E_CPU").unwrap_or_else(|_| "qemu64".to_owned()),
-            ]),
+            Accel::Tcg => qemu.args(["-accel", "tcg", "-cpu", &tcg_cpu()]),
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
         };
-        // E2E_SMP gives the guest more vCPUs (benchmarks; the scenarios and the Go reference's
-        // figures use one).
-        let smp = std::env::var("E2E_SMP").unwrap_or_else(|_| "1".to_owned());
-        qemu.args(["-m", &cfg.memory_mib.to_string(), "-smp", &smp])
+        qemu.args(["-m", &cfg.memory_mib.to_string(), "-smp", &guest_cpus()])
             .args(["-nographic", "-no-reboot"])
             .arg("-kernel")
             .arg(&cfg.kernel)

@@ -12,53 +12,42 @@ const MUSL: &str = "x86_64-unknown-linux-musl";
 /// `cargo build --profile stboot --target x86_64-unknown-linux-musl -p stboot` (size-optimised,
 /// hashing at full speed); returns the binary.
 pub(crate) fn build_stboot() -> Result<PathBuf> {
-    let installed =
-        output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if !installed.lines().any(|l| l.trim() == MUSL) {
-        run(cmd("rustup").args(["target", "add", MUSL]))?;
-    }
-    run(cargo().args([
-        "build",
-        "--profile",
-        "stboot",
-        "--locked",
-        "--target",
-        MUSL,
-        "-p",
-        "stboot",
-    ]))?;
-    let bin = target_dir().join(MUSL).join("stboot").join("stboot");
-    if !bin.is_file() {
-        bail!("no {} after the build", bin.display());
-    }
-    Ok(bin)
+    build_musl(&[], &["stboot"])
 }
 
 /// The boot benchmark's in-guest probe (`crates/stboot/examples/guest_probe.rs`), built like
 /// stboot; returns the binary.
 pub(crate) fn build_guest_probe() -> Result<PathBuf> {
-    build_stboot()?;
-    run(cargo().args([
-        "build",
-        "--profile",
-        "stboot",
-        "--locked",
-        "--target",
-        MUSL,
-        "-p",
-        "stboot",
-        "--example",
-        "guest_probe",
-    ]))?;
-    let bin = target_dir()
-        .join(MUSL)
-        .join("stboot")
-        .join("examples")
-        .join("guest_probe");
-    if !bin.is_file() {
-        bail!("no {} after the build", bin.display());
+    build_musl(&["--example", "guest_probe"], &["examples", "guest_probe"])
+}
+
+/// `cargo build --profile stboot --target MUSL -p stboot EXTRA...` (adding the musl target first
+/// if rustup lacks it); returns `target/MUSL/stboot/<bin...>`.
+fn build_musl(extra: &[&str], bin: &[&str]) -> Result<PathBuf> {
+    let installed =
+        output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == MUSL) {
+        run(cmd("rustup").args(["target", "add", MUSL]))?;
     }
-    Ok(bin)
+    run(cargo()
+        .args([
+            "build",
+            "--profile",
+            "stboot",
+            "--locked",
+            "--target",
+            MUSL,
+            "-p",
+            "stboot",
+        ])
+        .args(extra))?;
+    let path = bin
+        .iter()
+        .fold(target_dir().join(MUSL).join("stboot"), |p, c| p.join(c));
+    if !path.is_file() {
+        bail!("no {} after the build", path.display());
+    }
+    Ok(path)
 }
 
 /// `cargo build -p stmgr` (debug); returns the binary.

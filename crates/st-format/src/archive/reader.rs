@@ -646,8 +646,9 @@ struct Checked<'a, W: io::Write> {
 }
 
 impl<W: io::Write> Checked<'_, W> {
-    fn put(&mut self, data: &[u8]) -> Result<(), ArchiveError> {
-        let written = self.written.saturating_add(data.len() as u64);
+    /// Counts `len` more bytes; an error past the declared uncompressed size.
+    fn account(&mut self, len: u64) -> Result<(), ArchiveError> {
+        let written = self.written.saturating_add(len);
         if written > self.limit {
             return Err(ArchiveError::SizeMismatch {
                 name: self.name.to_owned(),
@@ -656,6 +657,11 @@ impl<W: io::Write> Checked<'_, W> {
             });
         }
         self.written = written;
+        Ok(())
+    }
+
+    fn put(&mut self, data: &[u8]) -> Result<(), ArchiveError> {
+        self.account(data.len() as u64)?;
         self.crc.update(data);
         self.out.write_all(data)?;
         Ok(())
@@ -666,16 +672,7 @@ impl<W: io::Write> Checked<'_, W> {
     fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), ArchiveError> {
         const BATCH: usize = 1024;
         for group in parts.chunks(BATCH) {
-            let len: u64 = group.iter().map(|p| <[u8]>::len(p) as u64).sum();
-            let written = self.written.saturating_add(len);
-            if written > self.limit {
-                return Err(ArchiveError::SizeMismatch {
-                    name: self.name.to_owned(),
-                    expected: self.limit,
-                    actual: written,
-                });
-            }
-            self.written = written;
+            self.account(group.iter().map(|p| <[u8]>::len(p) as u64).sum())?;
             for p in group {
                 self.crc.update(p);
             }
