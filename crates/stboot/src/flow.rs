@@ -40,6 +40,10 @@ pub const MAX_ARCHIVE_BYTES: u64 = u32::MAX as u64;
 pub trait Env {
     /// A file of the trust policy directory (`trust_policy.json`, ...); `None` when absent.
     fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String>;
+    /// How to name the trust policy directory in messages.
+    fn trust_policy_dir(&self) -> String {
+        paths::TRUST_POLICY_DIR.to_string()
+    }
     /// `/etc/host_configuration.json` of the initramfs; `None` when absent.
     fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String>;
     /// How to name that file in messages.
@@ -127,7 +131,7 @@ pub struct Trust {
 }
 
 fn load_trust(env: &dyn Env) -> Result<Trust, Failure> {
-    let dir = paths::TRUST_POLICY_DIR;
+    let dir = env.trust_policy_dir();
     let read = |name: &str, max: usize| -> Result<Vec<u8>, Failure> {
         env.trust_policy_file(name, max)
             .map_err(|e| fail(format!("{dir}/{name}: {e}")))?

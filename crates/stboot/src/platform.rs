@@ -55,6 +55,9 @@ impl Env for FileEnv {
     fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String> {
         read_capped(&self.trust_policy_dir.join(name), max as u64)
     }
+    fn trust_policy_dir(&self) -> String {
+        self.trust_policy_dir.display().to_string()
+    }
     fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String> {
         match &self.host_config {
             Some(p) => read_capped(p, st_format::limits::MAX_HOST_CONFIG_BYTES as u64),

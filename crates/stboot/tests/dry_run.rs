@@ -95,3 +95,21 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(stboot(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn trust_policy_errors_name_the_directory_given() {
+    let root = root_with("good-1-of-1");
+    let tp = tempfile::tempdir().unwrap();
+    let o = stboot(&[
+        "--dry-run",
+        "--trust-policy",
+        tp.path().to_str().unwrap(),
+        "--initramfs-root",
+        root.path().to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let want = format!("{}/trust_policy.json: missing", tp.path().display());
+    assert!(err.contains(&want), "{err}");
+    assert!(!err.contains("/etc/trust_policy"), "{err}");
+}
