@@ -3,8 +3,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::layering;
 use crate::util::{Steps, cargo, say, succeeds};
+use crate::{deps, layering};
 
 /// Flags of `cargo xtask test`.
 #[derive(Args, Debug)]
@@ -18,6 +18,13 @@ pub(crate) struct TestArgs {
 /// end-to-end hook, in that order, stopping at the first failure.
 pub(crate) fn run(args: &TestArgs) -> Result<()> {
     let mut steps = Steps::default();
+
+    // Everything the steps below run (cpio, dnsmasq, QEMU, nginx, ...), so a fresh machine
+    // gets a green run from this command alone, not only through `.ci/run`.
+    steps.run("install", || {
+        deps::ensure(deps::For::Test)?;
+        deps::ensure_rust_components()
+    })?;
 
     if args.no_lint {
         say!("--no-lint: skipping fmt and clippy");

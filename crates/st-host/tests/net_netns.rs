@@ -52,6 +52,18 @@ fn check_root() {
         uid, 0,
         "the network namespace tests need root (ip netns add, veth pairs, dnsmasq)"
     );
+    require_tool("ip", "iproute2");
+}
+
+/// Fails the test, naming the Debian package, when `program` is not on `PATH` (a spawn error,
+/// or a child of `ip netns exec` that cannot start, says far less).
+fn require_tool(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()));
+    assert!(
+        found,
+        "this test needs `{program}` (Debian package {package}; `cargo xtask test` installs it)"
+    );
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -198,6 +210,7 @@ impl Lab {
     }
 
     fn dnsmasq(&mut self, dev: &str, range: &str, router: &str, dns: &str) {
+        require_tool("dnsmasq", "dnsmasq-base");
         let log = std::fs::File::create(self.dir.join("dnsmasq.log")).unwrap();
         let child = Command::new("ip")
             .args([

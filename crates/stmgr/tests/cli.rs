@@ -522,7 +522,15 @@ fn tool(dir: &Path, program: &str, args: &[&str]) -> Output {
         .current_dir(dir)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
+        .unwrap_or_else(|e| {
+            let package = match program {
+                "ssh-keygen" | "ssh-agent" | "ssh-add" => "openssh-client",
+                other => other,
+            };
+            panic!(
+                "this test needs `{program}` (Debian package {package}; `cargo xtask test` installs it): {e}"
+            )
+        });
     assert!(o.status.success(), "{program} {args:?}: {}", stderr(&o));
     o
 }
@@ -660,7 +668,9 @@ fn signing_through_ssh_agent() {
         .arg(&sock)
         .stdout(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!("this test needs `ssh-agent` (Debian package openssh-client; `cargo xtask test` installs it): {e}")
+        });
     for _ in 0..100 {
         if sock.exists() {
             break;

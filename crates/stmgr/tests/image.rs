@@ -36,14 +36,22 @@ fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors")
 }
 
-/// Run a host tool on `input` (stdin) and return its stdout; panics with a hint when missing.
+/// Fails the test, naming the Debian package, when `program` cannot be started.
+fn missing_tool(program: &str, e: &std::io::Error) -> ! {
+    panic!(
+        "this test needs `{program}` (Debian package {program}; `cargo xtask test` installs it): {e}"
+    )
+}
+
+/// Run a host tool on `input` (stdin) and return its stdout; fails naming the package when
+/// the tool is missing.
 fn tool(program: &str, args: &[&str], input: &Path) -> Vec<u8> {
     let out = Command::new(program)
         .args(args)
         .stdin(std::fs::File::open(input).unwrap())
         .stderr(Stdio::piped())
         .output()
-        .unwrap_or_else(|e| panic!("{program}: {e} (install the Debian package {program})"));
+        .unwrap_or_else(|e| missing_tool(program, &e));
     assert!(out.status.success(), "{program}: {}", stderr(&out));
     out.stdout
 }
@@ -201,7 +209,7 @@ fn gnu_cpio_extracts_the_files_byte_for_byte() {
         .current_dir(&x)
         .stdin(std::fs::File::open(d.join("img.cpio")).unwrap())
         .status()
-        .unwrap();
+        .unwrap_or_else(|e| missing_tool("cpio", &e));
     assert!(status.success());
     let same = |inside: &str, outside: &str| {
         assert_eq!(

@@ -212,7 +212,7 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
 
 /// Run the boot benchmark and print a table for docs/benchmarks.md.
 pub(crate) fn run(args: &BenchBootArgs) -> Result<()> {
-    crate::deps::ensure()?;
+    crate::deps::ensure(crate::deps::For::Demo)?;
     let env = Env::new(accel_from_env()?, kernel::get()?);
     let dir = target_dir().join("bench-boot");
     fresh_dir(&dir)?;

@@ -23,7 +23,7 @@ pub(crate) fn run() -> Result<()> {
         1,
         "installing missing Debian packages (qemu, nginx, busybox)",
     );
-    crate::deps::ensure()?;
+    crate::deps::ensure(crate::deps::For::Demo)?;
     step(
         2,
         "getting the Debian kernel (downloaded once, then cached in target/e2e-cache)",
