@@ -21,7 +21,9 @@ impl log::Log for StderrLogger {
         true
     }
     fn log(&self, r: &log::Record<'_>) {
-        eprintln!("netcfg: [{}] {}", r.level(), r.args());
+        // Escaped as stboot's console logger does: one record, one line.
+        let msg = r.args().to_string();
+        eprintln!("netcfg: [{}] {}", r.level(), st_host::log::escape(&msg));
     }
     fn flush(&self) {}
 }
@@ -69,7 +71,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("netcfg: error: {e}");
+            eprintln!("netcfg: error: {}", st_host::log::escape(&e));
             ExitCode::FAILURE
         }
     }

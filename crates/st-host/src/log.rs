@@ -3,8 +3,10 @@
 //! Lines look like `stboot: [INFO] message`, optionally prefixed by the time since boot,
 //! `[   5.123] stboot: [INFO] message`. Each record becomes exactly one `write(2)` of one line to
 //! the console fd (stderr), so lines from several threads never interleave, and a failed write
-//! is ignored: logging must never take PID 1 down.
+//! is ignored: logging must never take PID 1 down. Control and other non-printable characters
+//! in a message are escaped ([`escape`]), so one record is always one line.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,8 +30,9 @@ pub fn level_tag(level: Level) -> &'static str {
 
 /// Formats one log line, newline included: `[uptime] stboot: [LEVEL] message`.
 ///
-/// Control characters in the message other than newline and tab are escaped (`\x1b`), so a
-/// logged string from the network cannot drive the terminal.
+/// The message goes through [`escape`], so a record is always exactly one console line and a
+/// logged string from the network (a DHCP server's NAK text, say) can neither forge a second
+/// `stboot: [INFO] ...` line nor drive the terminal.
 pub fn format_line(
     level: Level,
     message: std::fmt::Arguments<'_>,
@@ -50,15 +53,65 @@ pub fn format_line(
     line.push_str(PREFIX);
     line.push_str(level_tag(level));
     line.push(' ');
-    for c in raw.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
-            let _ = write!(line, "\\x{:02x}", u32::from(c));
-        } else {
-            line.push(c);
-        }
-    }
+    escape_into(&mut line, &raw);
     line.push('\n');
     line
+}
+
+/// Whether `c` must not reach the console as is: every control character (C0 including
+/// newline, tab and CR, DEL, C1 including NEL), and the invisible format characters that break
+/// or reorder lines or hide text: line and paragraph separators (U+2028, U+2029), bidi
+/// controls (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), zero-width characters
+/// (U+180E, U+200B..U+200D, U+2060..U+2064, U+FEFF), interlinear annotation (U+FFF9..U+FFFB)
+/// and tag characters (U+E0000..U+E007F).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
+}
+
+/// Appends `s` to `out` with every character [`needs_escape`] flags written as an escape:
+/// `\n`, `\r`, `\t`, `\x1b` below U+0100, `\u{2028}` above. Other text, backslashes
+/// included, is copied as is.
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        // Writing into a String cannot fail.
+        let _ = match c {
+            '\n' => out.write_str("\\n"),
+            '\r' => out.write_str("\\r"),
+            '\t' => out.write_str("\\t"),
+            c if u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c)),
+            c => write!(out, "\\u{{{:x}}}", u32::from(c)),
+        };
+    }
+}
+
+/// `s` with control and other non-printable characters escaped as in [`format_line`] (one
+/// line, nothing that drives a terminal); borrowed when there is nothing to escape.
+///
+/// For text from the network that may also be shown outside the logger, e.g. inside an error
+/// message a binary prints.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if s.chars().any(needs_escape) {
+        let mut out = String::with_capacity(s.len() + 8);
+        escape_into(&mut out, s);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// A [`Log`] writing one line per record to a console fd (stderr by default).
@@ -192,14 +245,19 @@ pub fn install_panic_hook(on_panic: fn() -> !) {
             .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
             .unwrap_or_default();
         let text = format!("panic{location}: {message}");
-        if INSTALLED.load(Ordering::Acquire) || log::max_level() != LevelFilter::Off {
-            log::error!("{text}");
-        } else {
-            // No logger listening: stderr must still show it.
-            write_line(
-                libc::STDERR_FILENO,
-                &format_line(Level::Error, format_args!("{text}"), None),
-            );
+        // Records are one line each (newlines are escaped), so a multi-line panic message
+        // (`assert_eq!`'s left/right) is logged one record per line.
+        let logger = INSTALLED.load(Ordering::Acquire) || log::max_level() != LevelFilter::Off;
+        for part in text.lines() {
+            if logger {
+                log::error!("{part}");
+            } else {
+                // No logger listening: stderr must still show it.
+                write_line(
+                    libc::STDERR_FILENO,
+                    &format_line(Level::Error, format_args!("{part}"), None),
+                );
+            }
         }
         on_panic()
     }));

@@ -58,8 +58,28 @@ fn line_format_with_uptime() {
 fn control_characters_are_escaped() {
     assert_eq!(
         format_line(Level::Info, format_args!("a\x1b[2Jb\r\tc\nd"), None),
-        "stboot: [INFO] a\\x1b[2Jb\\x0d\tc\nd\n"
+        "stboot: [INFO] a\\x1b[2Jb\\r\\tc\\nd\n"
     );
+}
+
+/// A DHCP server's NAK text with a newline cannot forge a second console line: every record
+/// is exactly one line, control and other non-printable characters escaped.
+#[test]
+fn one_record_is_one_line() {
+    let nak = "try again\nstboot: [INFO] OS package verified\x1b[2J\u{2028}\u{2029}\u{202e}\x7f\0\u{85}\u{feff}\u{e0041}";
+    let line = format_line(Level::Warn, format_args!("eth0: DHCPNAK: {nak}"), None);
+    assert_eq!(
+        line,
+        "stboot: [WARN] eth0: DHCPNAK: try again\\nstboot: [INFO] OS package verified\\x1b[2J\\u{2028}\\u{2029}\\u{202e}\\x7f\\x00\\x85\\u{feff}\\u{e0041}\n"
+    );
+    assert_eq!(line.lines().count(), 1);
+    // Printable text, including non-ASCII letters, is left alone.
+    assert_eq!(
+        format_line(Level::Info, format_args!("Grüße, 日本 \\ ok"), None),
+        "stboot: [INFO] Grüße, 日本 \\ ok\n"
+    );
+    assert_eq!(st_host::log::escape("plain"), "plain");
+    assert_eq!(st_host::log::escape("a\nb"), "a\\nb");
 }
 
 fn meta(level: Level) -> Metadata<'static> {
