@@ -17,7 +17,11 @@ impl UnixTime {
         self.0
     }
 
-    /// Parse an RFC 3339 UTC time of the form `YYYY-MM-DDTHH:MM:SSZ` (offsets `+HH:MM` allowed).
+    /// Parse an RFC 3339 time of the form `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`.
+    ///
+    /// Only times that exist are accepted: the day must be in its month (February 29 only in
+    /// leap years), hours 0-23, minutes and seconds 0-59 (no leap second `60`, as Go's
+    /// `time.Parse`), offsets at most 23:59. Nothing is carried over into the next unit.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let b = s.as_bytes();
         if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
@@ -34,15 +38,24 @@ impl UnixTime {
             return None;
         }
         let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        if !(1..=12).contains(&mo)
+            || !(1..=days_in_month(y, mo)).contains(&d)
+            || h > 23
+            || mi > 59
+            || se > 59
+        {
             return None;
         }
         // Skip fractional seconds.
         let mut i = 19;
         if b.get(i) == Some(&b'.') {
             i += 1;
+            let digits = i;
             while b.get(i).is_some_and(u8::is_ascii_digit) {
                 i += 1;
+            }
+            if i == digits {
+                return None;
             }
         }
         let offset = match s.get(i..)? {
@@ -53,6 +66,9 @@ impl UnixTime {
             {
                 let oh = num(i + 1..i + 3)?;
                 let om = num(i + 4..i + 6)?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
                 let o = oh * 3600 + om * 60;
                 if tz.starts_with('-') { -o } else { o }
             }
@@ -60,6 +76,16 @@ impl UnixTime {
         };
         let days = days_from_civil(y, mo, d);
         Some(Self(days * 86_400 + h * 3600 + mi * 60 + se - offset))
+    }
+}
+
+/// Days in month `m` (1-12) of year `y`, proleptic Gregorian.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
 }
 
@@ -137,6 +163,50 @@ mod tests {
             "x001-01-01T00:00:00Z",
         ] {
             assert!(UnixTime::parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    /// Dates and times that do not exist are rejected, not carried into the next month, day or
+    /// hour (`2027-02-31` is not March 3rd).
+    #[test]
+    fn impossible_dates_times_and_offsets_are_rejected() {
+        for bad in [
+            "2027-02-31T00:00:00Z",
+            "2027-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2027-04-31T00:00:00Z",
+            "2027-06-31T00:00:00Z",
+            "2027-09-31T00:00:00Z",
+            "2027-11-31T00:00:00Z",
+            "2027-01-32T00:00:00Z",
+            "2027-01-00T00:00:00Z",
+            "2027-00-01T00:00:00Z",
+            "2027-01-01T24:00:00Z",
+            "2027-01-01T00:60:00Z",
+            "2027-01-01T00:00:60Z",
+            "2027-01-01T00:00:00+99:99",
+            "2027-01-01T00:00:00+24:00",
+            "2027-01-01T00:00:00-00:60",
+            "2027-01-01T00:00:00.Z",
+            "2027-01-01T00:00:00+0100",
+            "2027-01-01T00:00:00+01:00x",
+            "2027-01-01T00:00:00Zé",
+            "2027-01-01Té0:00:00Z",
+        ] {
+            assert!(UnixTime::parse_rfc3339(bad).is_none(), "{bad}");
+        }
+        for (good, secs) in [
+            ("2028-02-29T00:00:00Z", 1_835_395_200),
+            ("2000-02-29T00:00:00Z", 951_782_400),
+            ("2027-01-31T23:59:59Z", 1_801_439_999),
+            ("2027-01-01T00:00:00+23:59", 1_798_675_260),
+            ("2027-01-01T00:00:00-23:59", 1_798_847_940),
+        ] {
+            assert_eq!(
+                UnixTime::parse_rfc3339(good).map(UnixTime::as_secs),
+                Some(secs),
+                "{good}"
+            );
         }
     }
 }

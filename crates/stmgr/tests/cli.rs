@@ -282,6 +282,38 @@ fn exit_codes_scripts_can_rely_on() {
     assert!(stderr(&o).contains("nope.pem"), "{}", stderr(&o));
 }
 
+/// `--at` names a moment that exists: no February 31st read as March 3rd, no `+99:99` offset.
+#[test]
+fn verify_at_rejects_impossible_times() {
+    let dir = setup();
+    let d = dir.path();
+    for bad in [
+        "2027-02-31T00:00:00Z",
+        "2027-01-01T00:00:00+99:99",
+        "2027-01-01T24:00:00Z",
+    ] {
+        let o = stmgr(
+            d,
+            &[
+                "ospkg",
+                "verify",
+                "--ospkg",
+                "os.zip",
+                "--trust-policy",
+                "policy",
+                "--at",
+                bad,
+            ],
+        );
+        assert_eq!(code(&o), 1, "{bad}");
+        assert!(
+            stderr(&o).contains("--at") && stderr(&o).contains("not an RFC 3339 time"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn create_refuses_bad_inputs() {
     let dir = tempfile::tempdir().unwrap();
