@@ -7,7 +7,8 @@
 /// (~1 KiB) and one signature (~90 B) per signer; 1 MiB fits hundreds of signers.
 pub const MAX_DESCRIPTOR_BYTES: usize = 1 << 20;
 
-/// Most signatures in one descriptor. Thresholds in practice are 1..5 signers.
+/// Most signatures in one descriptor. Thresholds in practice are 1..5 signers; a trust policy
+/// threshold above this could never be met and is rejected.
 pub const MAX_SIGNATURES: usize = 64;
 
 /// Largest single certificate PEM inside a descriptor or a root file.

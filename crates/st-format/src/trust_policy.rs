@@ -5,18 +5,26 @@
 //! a policy file with two thresholds is a mistake worth stopping on).
 
 use crate::gojson;
-use crate::limits::MAX_TRUST_POLICY_BYTES;
+use crate::limits::{MAX_SIGNATURES, MAX_TRUST_POLICY_BYTES};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::num::NonZeroU32;
 
-/// At least one signature; never zero.
+/// At least one signature and at most [`SignatureThreshold::MAX`]: a threshold that could be
+/// met by some descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SignatureThreshold(NonZeroU32);
 
 impl SignatureThreshold {
-    /// A threshold of `n` signatures, `None` for zero.
+    /// The largest threshold: a descriptor holds at most [`MAX_SIGNATURES`] signatures, so a
+    /// higher one could never be met.
+    pub const MAX: u32 = MAX_SIGNATURES as u32;
+
+    /// A threshold of `n` signatures; `None` for zero or more than [`Self::MAX`].
     pub fn new(n: u32) -> Option<Self> {
+        if n > Self::MAX {
+            return None;
+        }
         NonZeroU32::new(n).map(Self)
     }
     /// The number of distinct valid signers required.
@@ -126,14 +134,23 @@ impl TrustPolicy {
         let raw: RawTrustPolicy = gojson::from_object(bytes).map_err(TrustPolicyError::Json)?;
         let threshold = match raw.ospkg_signature_threshold {
             None => return Err(TrustPolicyError::Missing { field: THRESHOLD }),
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .and_then(SignatureThreshold::new)
-                .ok_or_else(|| TrustPolicyError::Invalid {
-                    field: THRESHOLD,
-                    reason: format!("{v} is not an integer of at least 1"),
+            Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n > SignatureThreshold::MAX => {
+                    return Err(TrustPolicyError::Invalid {
+                        field: THRESHOLD,
+                        reason: format!(
+                            "{n} can never be met: a descriptor holds at most {MAX_SIGNATURES} \
+                             signatures"
+                        ),
+                    });
+                }
+                n => n.and_then(SignatureThreshold::new).ok_or_else(|| {
+                    TrustPolicyError::Invalid {
+                        field: THRESHOLD,
+                        reason: format!("{v} is not an integer of at least 1"),
+                    }
                 })?,
+            },
         };
         let fetch_method = match raw.ospkg_fetch_method {
             None => return Err(TrustPolicyError::Missing { field: FETCH }),
@@ -242,6 +259,15 @@ mod tests {
                 format!(r#"{{"ospkg_signature_threshold":4294967296,{net}}}"#),
                 "at least 1",
             ),
+            // A descriptor holds at most MAX_SIGNATURES (64): 65 can never be met.
+            (
+                format!(r#"{{"ospkg_signature_threshold":65,{net}}}"#),
+                "ospkg_signature_threshold\": 65 can never be met: a descriptor holds at most 64 signatures",
+            ),
+            (
+                format!(r#"{{"ospkg_signature_threshold":4294967295,{net}}}"#),
+                "can never be met",
+            ),
             (
                 r#"{"ospkg_signature_threshold":1}"#.into(),
                 "ospkg_fetch_method\" is missing",
@@ -280,6 +306,14 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{input}: {err}");
         }
+        let most = format!(r#"{{"ospkg_signature_threshold":64,{net}}}"#);
+        assert_eq!(
+            TrustPolicy::from_json(most.as_bytes())
+                .unwrap()
+                .threshold()
+                .get(),
+            64
+        );
         let big = vec![b' '; MAX_TRUST_POLICY_BYTES + 1];
         assert!(matches!(
             TrustPolicy::from_json(&big),

@@ -445,6 +445,10 @@ fn trust_policy_check() {
             "ospkg_fetch_method",
         ),
         ("not json", "JSON"),
+        (
+            r#"{"ospkg_signature_threshold":65,"ospkg_fetch_method":"network"}"#,
+            "\"ospkg_signature_threshold\": 65 can never be met",
+        ),
     ] {
         let o = stmgr(d.path(), &["trustpolicy", "check", bad]);
         assert_eq!(code(&o), 1, "{bad}");
