@@ -7,7 +7,9 @@
 use crate::gojson;
 use crate::limits::{MAX_CERTIFICATE_BYTES, MAX_DESCRIPTOR_BYTES, MAX_SIGNATURES};
 use base64::Engine as _;
+use base64::alphabet;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 
 /// The only descriptor version ST 1.x defines.
@@ -101,7 +103,7 @@ pub enum DescriptorError {
         /// The cap.
         max: usize,
     },
-    /// An entry is not valid standard base64.
+    /// An entry is not valid standard base64 (line breaks aside, which are skipped as Go does).
     #[error("descriptor: field \"{field}\" entry {index}: not standard base64")]
     Base64 {
         /// `certificates` or `signatures`.
@@ -137,6 +139,27 @@ struct OutDescriptor<'a> {
     os_pkg_url: &'a str,
     certificates: Option<Vec<String>>,
     signatures: Option<Vec<String>>,
+}
+
+/// Go's `base64.StdEncoding` (what `encoding/json` uses for `[]byte`): the standard alphabet
+/// with `=` padding required; the unused bits of the last character are ignored (Go's decoder is
+/// not in strict mode).
+const GO_STD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
+
+/// Decode base64 as the reference does: `\r` and `\n` are skipped wherever they appear (Go's
+/// decoder drops them, so line-wrapped base64 is valid); every other byte counts.
+fn decode_go_std(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    if text.contains(['\r', '\n']) {
+        let joined: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        GO_STD.decode(joined)
+    } else {
+        GO_STD.decode(text)
+    }
 }
 
 /// Decode a PEM certificate as the reference does: the first block must be `CERTIFICATE` with no
@@ -241,11 +264,11 @@ impl Descriptor {
         }
         let mut entries = Vec::with_capacity(sigs.len());
         for (index, (cert, sig)) in certs.iter().zip(&sigs).enumerate() {
-            let certificate_pem = B64.decode(cert).map_err(|_| DescriptorError::Base64 {
+            let certificate_pem = decode_go_std(cert).map_err(|_| DescriptorError::Base64 {
                 field: "certificates",
                 index,
             })?;
-            let signature = B64.decode(sig).map_err(|_| DescriptorError::Base64 {
+            let signature = decode_go_std(sig).map_err(|_| DescriptorError::Base64 {
                 field: "signatures",
                 index,
             })?;
@@ -373,6 +396,60 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(want), "{json}: {err}");
+        }
+    }
+
+    /// The reference decodes with Go's `base64.StdEncoding`, which skips `\r` and `\n`
+    /// anywhere (so wrapped base64 works) and ignores the unused bits of the last character;
+    /// nothing else (spaces, tabs, missing padding, other alphabets) is accepted.
+    #[test]
+    fn base64_is_decoded_like_go_std_encoding() {
+        let good = include_str!("../../../testdata/vectors/cases/good-1-of-1/ospkg.json");
+        let d = Descriptor::from_json(good.as_bytes()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(good).unwrap();
+        let wrap = |s: &str, sep: &str| -> String {
+            let chars: Vec<char> = s.chars().collect();
+            let lines: Vec<String> = chars.chunks(76).map(|c| c.iter().collect()).collect();
+            lines.join(sep) + sep
+        };
+        let with = |cert: String, sig: String| -> Vec<u8> {
+            serde_json::to_vec(&serde_json::json!({
+                "version": 1,
+                "os_pkg_url": v["os_pkg_url"],
+                "certificates": [cert],
+                "signatures": [sig],
+            }))
+            .unwrap()
+        };
+        let cert = v["certificates"][0].as_str().unwrap();
+        let sig = v["signatures"][0].as_str().unwrap();
+        for sep in ["\n", "\r\n", "\r", "\n\n"] {
+            let json = with(wrap(cert, sep), wrap(sig, sep));
+            let w = Descriptor::from_json(&json).unwrap_or_else(|e| panic!("{sep:?}: {e}"));
+            assert_eq!(w.entries(), d.entries(), "{sep:?}");
+        }
+        // Inside the padding, too.
+        assert_eq!(B64.decode("QQ==").unwrap(), b"A");
+        assert_eq!(decode_go_std("Q\nQ=\r\n=").unwrap(), b"A");
+        // Unused trailing bits are ignored ("QR==" is "A" to Go's non-strict decoder).
+        assert_eq!(decode_go_std("QR==").unwrap(), b"A");
+        assert_eq!(
+            decode_go_std("QUI=").unwrap(),
+            decode_go_std("QUJ=").unwrap()
+        );
+        for bad in [
+            "QQ", "QQ=", "Q Q==", "QQ==\t", "QQ==QQ==", "Q-==", "Q_==", "QQ===", "=QQ=",
+        ] {
+            assert!(decode_go_std(bad).is_err(), "{bad:?}");
+        }
+        for (cert, sig, field) in [
+            (wrap(cert, " "), sig.to_owned(), "\"certificates\" entry 0"),
+            (cert.to_owned(), wrap(sig, "\t"), "\"signatures\" entry 0"),
+        ] {
+            let err = Descriptor::from_json(&with(cert, sig))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains("base64"), "{err}");
         }
     }
 
