@@ -17,9 +17,13 @@ pub const MAX_CERTIFICATE_BYTES: usize = 16 << 10;
 /// Largest `manifest.json` accepted (it holds a label, two paths and a command line).
 pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
 
-/// Largest kernel command line carried in a manifest (Linux x86 `COMMAND_LINE_SIZE` is 2048;
-/// newer kernels allow more, so leave headroom).
-pub const MAX_CMDLINE_BYTES: usize = 16 << 10;
+/// Longest kernel command line carried in a manifest, in bytes: the most `kexec_file_load`
+/// passes to an x86_64 kernel. Its bzImage loader requires `cmdline_len + 30 <= cmdline_size`,
+/// where `cmdline_len` counts the terminating NUL, 30 bytes are kept for `elfcorehdr=0x<addr>`
+/// (checked for every load, not only crash kernels), and `cmdline_size` in the kernel's setup
+/// header is `COMMAND_LINE_SIZE - 1` = 2047 (x86 `COMMAND_LINE_SIZE` is 2048). So 2047 - 30 - 1
+/// = 2016; a longer one would pass verification and fail only at kexec.
+pub const MAX_CMDLINE_BYTES: usize = 2016;
 
 /// Largest trust policy JSON (`trust_policy.json`).
 pub const MAX_TRUST_POLICY_BYTES: usize = 64 << 10;

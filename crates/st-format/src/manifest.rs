@@ -56,12 +56,24 @@ pub enum ManifestError {
         path: String,
     },
     /// `cmdline` over [`MAX_CMDLINE_BYTES`].
-    #[error("manifest.json: field \"cmdline\" is {len} bytes, over the {max}-byte limit")]
+    #[error(
+        "manifest.json: field \"cmdline\" is {len} bytes, over the {max} bytes kexec can pass \
+         to an x86_64 kernel"
+    )]
     CmdlineTooLong {
         /// Actual length.
         len: usize,
         /// The cap.
         max: usize,
+    },
+    /// `cmdline` contains a NUL byte, which would end the command line there (kexec refuses it).
+    #[error(
+        "manifest.json: field \"cmdline\" has a NUL character at byte {offset}; a kernel command \
+         line cannot contain one"
+    )]
+    CmdlineNul {
+        /// Byte offset of the first NUL.
+        offset: usize,
     },
 }
 
@@ -132,6 +144,11 @@ impl Manifest {
                     path: path.clone(),
                 });
             }
+        }
+        // Other control characters are passed on: the kernel splits parameters at any
+        // whitespace (newline and tab included) and takes the rest as it is.
+        if let Some(offset) = cmdline.bytes().position(|b| b == 0) {
+            return Err(ManifestError::CmdlineNul { offset });
         }
         if cmdline.len() > MAX_CMDLINE_BYTES {
             return Err(ManifestError::CmdlineTooLong {
@@ -243,6 +260,40 @@ mod tests {
                 .to_string();
             assert!(err.contains(field), "{json}: {err}");
         }
+    }
+
+    /// A command line kexec would refuse is refused here, naming the field: a NUL anywhere, or
+    /// more than 2016 bytes. Newlines and tabs are whitespace to the kernel and pass.
+    #[test]
+    fn cmdline_must_be_one_kexec_accepts() {
+        let json = |cmdline: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "version": 1, "kernel": "k", "initramfs": "i", "cmdline": cmdline,
+            }))
+            .unwrap()
+        };
+        let err = Manifest::from_json(&json("console=ttyS0\0 init=/evil"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"cmdline\"") && err.contains("NUL"), "{err}");
+        assert!(err.contains("byte 13"), "{err}");
+        let longest = "a".repeat(2016);
+        assert_eq!(
+            Manifest::from_json(&json(&longest)).unwrap().cmdline(),
+            longest
+        );
+        let err = Manifest::from_json(&json(&"a".repeat(2017)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"cmdline\"") && err.contains("2017 bytes"),
+            "{err}"
+        );
+        // Counted in bytes, not characters.
+        assert!(Manifest::from_json(&json(&"é".repeat(1009))).is_err());
+        assert!(Manifest::new("", "k", "i", "a\0").is_err());
+        assert!(Manifest::new("", "k", "i", "a".repeat(2017)).is_err());
+        Manifest::from_json(&json("console=ttyS0\nquiet\tro\r\u{1}")).unwrap();
     }
 
     #[test]
