@@ -36,3 +36,14 @@ pub const MAX_ROOTS_FILE_BYTES: usize = 1 << 20;
 
 /// Most certificates in a root file.
 pub const MAX_ROOT_CERTIFICATES: usize = 256;
+
+/// Largest uncompressed size of one OS package archive entry (kernel, initramfs or any other
+/// file): 2 GiB, twice the 1 GiB package of the performance tests (real kernels are ~10 MiB,
+/// initramfs images rarely pass a few hundred MiB). One number for every side: the archive
+/// reader (stboot, `stmgr ospkg verify`), the writer (`stmgr ospkg create`) and
+/// `stmgr ospkg sign` refuse larger entries.
+pub const MAX_ENTRY_BYTES: u64 = 2 << 30;
+
+/// Largest sum of the uncompressed sizes of all entries of an archive: 4 GiB, the most a ZIP
+/// without ZIP64 can hold stored. Used by the reader and the writer alike.
+pub const MAX_TOTAL_UNCOMPRESSED_BYTES: u64 = 4 << 30;

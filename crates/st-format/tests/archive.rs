@@ -256,6 +256,73 @@ fn writer_refuses_bad_names_and_reuse() {
     ));
 }
 
+/// The writer holds entries to the reader's caps: what it writes, the reader accepts; what the
+/// reader would reject for its size, it refuses to write.
+#[test]
+fn writer_refuses_entries_the_reader_would_reject() {
+    let limits = ArchiveLimits {
+        max_entry_uncompressed: 100,
+        max_total_uncompressed: 150,
+        ..ArchiveLimits::default()
+    };
+    let mut w = ArchiveWriter::with_limits(Vec::new(), &limits);
+    w.add_file("a", &[1u8; 100][..], &mut |_| {}).unwrap();
+    w.add_file("b", &[2u8; 50][..], &mut |_| {}).unwrap();
+    let zip = w.finish().unwrap();
+    ArchiveIndex::parse(zip.as_slice(), &limits).unwrap();
+    let mut w = ArchiveWriter::with_limits(Vec::new(), &limits);
+    let e = w.add_file("big", &[1u8; 101][..], &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&e, ArchiveError::EntryTooLarge { name, max: 100, .. } if name == "big"),
+        "{e}"
+    );
+    let mut w = ArchiveWriter::with_limits(Vec::new(), &limits);
+    w.add_file("a", &[1u8; 100][..], &mut |_| {}).unwrap();
+    let e = w.add_file("b", &[2u8; 51][..], &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&e, ArchiveError::TotalTooLarge { name, max: 150 } if name == "b"),
+        "{e}"
+    );
+    // The default writer uses the one cap in st_format::limits, as the reader does.
+    let d = ArchiveLimits::default();
+    assert_eq!(d.max_entry_uncompressed, st_format::limits::MAX_ENTRY_BYTES);
+    assert_eq!(d.max_entry_uncompressed, 2 << 30);
+    assert_eq!(
+        d.max_total_uncompressed,
+        st_format::limits::MAX_TOTAL_UNCOMPRESSED_BYTES
+    );
+}
+
+/// An entry one byte over the 2 GiB cap is refused by the default writer (as
+/// `stmgr ospkg create` uses it) before the archive is finished. Input that does not compress
+/// is written as stored blocks at copy speed, so this costs one pass over 2 GiB.
+#[test]
+fn default_writer_refuses_an_entry_over_2_gib() {
+    struct Pattern(u64, Vec<u8>);
+    impl std::io::Read for Pattern {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf
+                .len()
+                .min(self.1.len())
+                .min(usize::try_from(self.0).unwrap_or(usize::MAX));
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.0 -= n as u64;
+            Ok(n)
+        }
+    }
+    let mut w = ArchiveWriter::new(std::io::sink());
+    let input = Pattern(
+        st_format::limits::MAX_ENTRY_BYTES + 1,
+        pseudo_random(1 << 20, 7),
+    );
+    let e = w.add_file("boot/vmlinuz", input, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&e, ArchiveError::EntryTooLarge { name, max, .. }
+            if name == "boot/vmlinuz" && *max == 2 << 30),
+        "{e}"
+    );
+}
+
 #[test]
 fn write_os_package_requires_reference_paths() {
     let m = Manifest::new("l", "kern/vmlinuz", "boot/initrd", "").unwrap();

@@ -3,8 +3,11 @@
 use crate::cli::{CreateArgs, SignArgs, VerifyArgs};
 use crate::files::{self, FileSource, OspkgPaths};
 use anyhow::{Context as _, Result, anyhow, bail};
-use st_format::archive::ArchiveLimits;
-use st_format::limits::{MAX_CERTIFICATE_BYTES, MAX_DESCRIPTOR_BYTES, MAX_TRUST_POLICY_BYTES};
+use st_format::archive::{ArchiveLimits, OsPackageLayout};
+use st_format::limits::{
+    MAX_CERTIFICATE_BYTES, MAX_DESCRIPTOR_BYTES, MAX_ENTRY_BYTES, MAX_TOTAL_UNCOMPRESSED_BYTES,
+    MAX_TRUST_POLICY_BYTES,
+};
 use st_format::{Descriptor, Manifest, TrustPolicy};
 use st_sign::SigningKey;
 use st_verify::{Policy, SigningRoots, Threshold, UnixTime, VerifyError, VerifyReport};
@@ -19,13 +22,23 @@ fn basename(path: &Path, what: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("--{what} {}: not a file name", path.display()))
 }
 
-fn nonempty_len(path: &Path, what: &str) -> Result<u64> {
+/// The size of a kernel or initramfs file for `ospkg create`: non-empty and within the one
+/// entry cap stboot and `ospkg verify` apply ([`MAX_ENTRY_BYTES`]).
+fn entry_len(path: &Path, what: &str) -> Result<u64> {
     let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
     if !meta.is_file() {
         bail!("{what} {}: not a regular file", path.display());
     }
     if meta.len() == 0 {
         bail!("{what} {}: file is empty", path.display());
+    }
+    if meta.len() > MAX_ENTRY_BYTES {
+        bail!(
+            "{what} {}: {} bytes, over the {MAX_ENTRY_BYTES}-byte (2 GiB) limit for an OS package \
+             entry (stboot and ospkg verify reject larger entries)",
+            path.display(),
+            meta.len()
+        );
     }
     Ok(meta.len())
 }
@@ -41,7 +54,7 @@ pub(crate) fn create(a: &CreateArgs) -> Result<()> {
             "kernel and initramfs have the same file name {kname:?}; the archive needs two names"
         );
     }
-    let total = nonempty_len(&a.kernel, "kernel")? + nonempty_len(&a.initramfs, "initramfs")?;
+    let total = entry_len(&a.kernel, "kernel")? + entry_len(&a.initramfs, "initramfs")?;
     let manifest = Manifest::new(
         &a.label,
         format!("boot/{kname}"),
@@ -49,6 +62,13 @@ pub(crate) fn create(a: &CreateArgs) -> Result<()> {
         &a.cmdline,
     )
     .context("manifest")?;
+    let all = total + manifest.to_json().len() as u64;
+    if all > MAX_TOTAL_UNCOMPRESSED_BYTES {
+        bail!(
+            "kernel, initramfs and manifest total {all} bytes, over the \
+             {MAX_TOTAL_UNCOMPRESSED_BYTES}-byte (4 GiB) limit for an OS package"
+        );
+    }
     let descriptor = Descriptor::unsigned(&a.url).context("--url")?;
     let kernel = File::open(&a.kernel).with_context(|| format!("kernel {}", a.kernel.display()))?;
     let initramfs =
@@ -89,6 +109,15 @@ pub(crate) fn sign(a: &SignArgs) -> Result<()> {
     let cert = files::read_capped(&a.cert, "certificate", MAX_CERTIFICATE_BYTES)?;
     let mut descriptor = read_descriptor(&json)?;
     let src = FileSource::open(&zip)?;
+    // Never sign what stboot and `ospkg verify` would reject for its structure (entry caps,
+    // zip tricks, manifest): the index, the local headers and the manifest are read, not the
+    // entry data.
+    OsPackageLayout::check(&src, &ArchiveLimits::default()).with_context(|| {
+        format!(
+            "refusing to sign {}: stboot would reject this archive",
+            zip.display()
+        )
+    })?;
     let bar = files::progress_bar(st_format::ReadAt::len(&src), "hash");
     let digest = st_verify::hash_archive(&src, &|n| bar.set_position(n))
         .with_context(|| format!("reading archive {}", zip.display()))?;

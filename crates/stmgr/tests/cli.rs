@@ -350,6 +350,28 @@ fn create_refuses_bad_inputs() {
     assert!(d.join("sub/system-transparency-os-package.json").is_file());
 }
 
+/// An entry stboot and `ospkg verify` would reject for its size (over 2 GiB) is refused before
+/// anything is written (sparse files: no disk space used).
+#[test]
+fn create_refuses_an_entry_over_2_gib() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = std::fs::File::create(d.join("vmlinuz")).unwrap();
+    big.set_len((2 << 30) + 1).unwrap();
+    std::fs::write(d.join("initrd"), b"i").unwrap();
+    let o = stmgr_line(
+        d,
+        "ospkg create --kernel vmlinuz --initramfs initrd --out p",
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("kernel vmlinuz: 2147483649 bytes, over the 2147483648-byte"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("p.zip").exists());
+}
+
 #[test]
 fn reference_single_dash_flags_work() {
     let dir = setup();

@@ -11,7 +11,9 @@
 //! [`ArchiveLimits`]. [`read_entry`] then streams one entry's bytes, checking the declared size
 //! and CRC-32 as it goes.
 //!
-//! ZIP64 is not supported: OS packages and entries are limited to 4 GiB − 1 bytes.
+//! ZIP64 is not supported: OS packages are limited to 4 GiB − 1 bytes; entries to
+//! [`crate::limits::MAX_ENTRY_BYTES`] (2 GiB) each and
+//! [`crate::limits::MAX_TOTAL_UNCOMPRESSED_BYTES`] (4 GiB) together, for reader and writer alike.
 //!
 //! [`OsPackageLayout::check`] is the structure check stboot and `stmgr ospkg verify` run after the
 //! signatures are verified: manifest present and valid, kernel and initramfs present, non-empty
@@ -119,11 +121,11 @@ pub struct ArchiveLimits {
     /// Largest central directory in bytes, read into memory whole. Default 4 MiB: 1024 entries
     /// with a 4 KiB name each.
     pub max_central_directory_size: u64,
-    /// Largest uncompressed entry. Default 2 GiB: twice the 1 GiB package of the performance
-    /// tests; real kernels are ~10 MiB and initramfs images rarely pass a few hundred MiB.
+    /// Largest uncompressed entry. Default [`crate::limits::MAX_ENTRY_BYTES`] (2 GiB), which
+    /// the writer uses too.
     pub max_entry_uncompressed: u64,
-    /// Largest sum of uncompressed entry sizes. Default 4 GiB, the most a ZIP without ZIP64 can
-    /// store uncompressed in one entry.
+    /// Largest sum of uncompressed entry sizes. Default
+    /// [`crate::limits::MAX_TOTAL_UNCOMPRESSED_BYTES`] (4 GiB), which the writer uses too.
     pub max_total_uncompressed: u64,
     /// Largest uncompressed/compressed ratio of a deflate entry (zip bomb guard). Default 256:
     /// deflate's own maximum is about 1032:1 and bombs sit near it; kernels and initramfs
@@ -140,8 +142,8 @@ impl Default for ArchiveLimits {
             max_entries: 1024,
             max_name_len: 4096,
             max_central_directory_size: 4 << 20,
-            max_entry_uncompressed: 2 << 30,
-            max_total_uncompressed: 4 << 30,
+            max_entry_uncompressed: crate::limits::MAX_ENTRY_BYTES,
+            max_total_uncompressed: crate::limits::MAX_TOTAL_UNCOMPRESSED_BYTES,
             max_compression_ratio: 256,
             ratio_exempt_size: 1 << 20,
         }

@@ -15,7 +15,7 @@ use super::reader::{
     CENTRAL_LEN, EOCD_LEN, FLAG_DESCRIPTOR, LOCAL_LEN, SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD,
     SIG_LOCAL, check_name,
 };
-use super::{ArchiveError, Method};
+use super::{ArchiveError, ArchiveLimits, Method};
 use crate::manifest::{MANIFEST_NAME, Manifest};
 use flate2::{Compress, Compression, FlushCompress};
 use std::io;
@@ -64,6 +64,9 @@ struct Written {
 pub struct ArchiveWriter<W: io::Write> {
     out: W,
     offset: u64,
+    max_entry: u64,
+    max_total: u64,
+    total: u64,
     entries: Vec<Written>,
     failed: bool,
     chunk: Vec<u8>,
@@ -142,11 +145,22 @@ fn compress_bounded(
 }
 
 impl<W: io::Write> ArchiveWriter<W> {
-    /// A writer that appends the archive to `out`, starting at offset 0.
+    /// A writer that appends the archive to `out`, starting at offset 0. Entries are held to
+    /// the reader's default caps ([`ArchiveLimits::default`]: 2 GiB each, 4 GiB together), so
+    /// nothing is written that a reader would reject for its size.
     pub fn new(out: W) -> Self {
+        Self::with_limits(out, &ArchiveLimits::default())
+    }
+
+    /// [`Self::new`] with the entry size caps of `limits` (`max_entry_uncompressed`,
+    /// `max_total_uncompressed`).
+    pub fn with_limits(out: W, limits: &ArchiveLimits) -> Self {
         Self {
             out,
             offset: 0,
+            max_entry: limits.max_entry_uncompressed,
+            max_total: limits.max_total_uncompressed,
+            total: 0,
             entries: Vec::new(),
             failed: false,
             chunk: Vec::new(),
@@ -269,6 +283,19 @@ impl<W: io::Write> ArchiveWriter<W> {
             let input = chunk.get(..n).unwrap_or_default();
             crc.update(input);
             usize_ += n as u64;
+            if usize_ > self.max_entry {
+                return Err(ArchiveError::EntryTooLarge {
+                    name: name.to_owned(),
+                    size: usize_,
+                    max: self.max_entry,
+                });
+            }
+            if self.total.saturating_add(usize_) > self.max_total {
+                return Err(ArchiveError::TotalTooLarge {
+                    name: name.to_owned(),
+                    max: self.max_total,
+                });
+            }
             to_u32(usize_, || format!("entry {name:?} (uncompressed size)"))?;
             csize += self.emit_chunk(input)? as u64;
             to_u32(csize, || format!("entry {name:?} (compressed size)"))?;
@@ -287,6 +314,7 @@ impl<W: io::Write> ArchiveWriter<W> {
         d.extend_from_slice(&csize.to_le_bytes());
         d.extend_from_slice(&usize_.to_le_bytes());
         self.emit(&d)?;
+        self.total += u64::from(usize_);
         self.entries.push(Written {
             name: name.to_owned(),
             flags,
