@@ -515,8 +515,9 @@ fn bonding_active_backup() {
 }
 
 /// A minimal DHCP server on `dev` in namespace `ns`, run in a thread that joined that
-/// namespace. It offers 10.64.0.77/24 and answers the first REQUEST with a NAK and the second
-/// with an ACK. Returns the message types it received.
+/// namespace. It offers 10.64.0.77/24 and answers the first REQUEST with two rogue NAKs (one
+/// without a server identifier, one naming another server, both with a newline in their text),
+/// then a NAK, and the second with an ACK. Returns the message types it received.
 fn nak_once_server(
     ns: &str,
     dev: &str,
@@ -583,6 +584,21 @@ fn nak_once_server(
                 r.extend_from_slice(&[6, 4, 10, 64, 0, 53, 51, 4, 0, 0, 2, 88]);
             }
             r.push(255);
+            if reply_kind == 6 {
+                // Rogue NAKs first: to be ignored, their text never shown.
+                let rogue = |server_id: &[u8]| {
+                    let mut n = r[..240].to_vec();
+                    n.extend_from_slice(&[53, 1, 6]);
+                    n.extend_from_slice(server_id);
+                    n.extend_from_slice(&[56, 25]);
+                    n.extend_from_slice(b"rogue\nstboot: [INFO] fake");
+                    n.push(255);
+                    n
+                };
+                for id in [&[][..], &[54, 4, 10, 64, 0, 99]] {
+                    sock.send_to(&rogue(id), "255.255.255.255:68").unwrap();
+                }
+            }
             sock.send_to(&r, "255.255.255.255:68").unwrap();
             if reply_kind == 5 {
                 break;
@@ -623,6 +639,7 @@ fn dhcp_nak_then_ack() {
         err.contains("eth0: DHCPNAK from 10.64.0.1: try again"),
         "{err}"
     );
+    assert!(!err.contains("rogue") && !err.contains("fake"), "{err}");
     assert_eq!(lab.addrs("eth0"), ["10.64.0.77/24"]);
     assert_eq!(
         lab.default_route("-4"),

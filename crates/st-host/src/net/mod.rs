@@ -311,11 +311,12 @@ impl Default for DhcpConfig {
 pub struct Lease {
     /// Our address.
     pub address: Ipv4Addr,
-    /// Its prefix length (from option 1, or the classful default without it).
+    /// Its prefix length (from option 1, or the classful default without it, with a warning).
     pub prefix: u8,
-    /// The first router (option 3).
+    /// The first usable router (option 3).
     pub router: Option<Ipv4Addr>,
-    /// DNS servers (option 6).
+    /// DNS servers (option 6, all instances concatenated) as the server sent them;
+    /// [`configure`] drops unusable ones and writes at most [`MAX_DNS_SERVERS`].
     pub dns: Vec<Ipv4Addr>,
     /// Lease time in seconds (option 51; 0 if absent).
     pub lease_secs: u32,
@@ -541,10 +542,76 @@ fn try_candidate(name: &str, hc: &HostConfig, opts: &NetOptions) -> Result<Confi
     r.map_err(|e| e.to_string())
 }
 
+/// The most name servers written to resolv.conf: the resolver reads no more (`MAXNS` in glibc
+/// and musl).
+pub const MAX_DNS_SERVERS: usize = 3;
+
+/// Why `a` cannot be a name server, or `None`: IPv4 in 0/8, 127/8 (nothing listens on loopback
+/// in stboot), 224/4, 240/4 or the broadcast address; IPv6 unspecified, loopback, multicast,
+/// or an IPv4-mapped address of the above.
+fn unusable_dns(a: IpAddr) -> Option<&'static str> {
+    match a {
+        IpAddr::V4(v4) => dhcp::reserved_v4(v4),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("unspecified"),
+        IpAddr::V6(v6) if v6.is_loopback() => Some("loopback"),
+        IpAddr::V6(v6) if v6.is_multicast() => Some("multicast"),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().and_then(dhcp::reserved_v4),
+    }
+}
+
+/// The name servers for resolv.conf: the host config's `dns` when it has entries, else the
+/// lease's. Unusable addresses ([`unusable_dns`]) and repeats are dropped with one warning,
+/// and only the first [`MAX_DNS_SERVERS`] usable ones are kept, with one info line.
+fn resolv_dns(configured: &[IpAddr], lease: &[IpAddr]) -> Vec<IpAddr> {
+    let (list, source) = if configured.is_empty() {
+        (lease, "the DHCP lease")
+    } else {
+        (configured, "the host config")
+    };
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for &a in list {
+        match unusable_dns(a) {
+            Some(why) => dropped.push(format!("{a} ({why})")),
+            None if !kept.contains(&a) => kept.push(a),
+            None => {}
+        }
+    }
+    if !dropped.is_empty() {
+        const SHOWN: usize = 4;
+        let more = dropped.len().saturating_sub(SHOWN);
+        log::warn!(
+            "ignoring {} unusable DNS server(s) from {source}: {}{}",
+            dropped.len(),
+            dropped
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if kept.len() > MAX_DNS_SERVERS {
+        log::info!(
+            "using the first {MAX_DNS_SERVERS} of {} DNS servers from {source} (resolvers read \
+             no more)",
+            kept.len()
+        );
+        kept.truncate(MAX_DNS_SERVERS);
+    }
+    kept
+}
+
 /// Run the network setup for a host config, as stboot does: bring up `lo`; build the bond if
 /// one is configured and use only it, else try the selected interfaces in index order (see the
 /// crate docs for the rules); the first interface that gets an address and a route wins; then
-/// write resolv.conf from the config's `dns`, or from the lease's DNS servers.
+/// write resolv.conf from the config's `dns`, or from the lease's DNS servers (unusable ones
+/// dropped, at most [`MAX_DNS_SERVERS`]).
 pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetError> {
     if let Err(e) = set_link_up("lo") {
         log::warn!("{e}");
@@ -587,11 +654,7 @@ pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetEr
                 .map(|g| format!(", default route via {g}"))
                 .unwrap_or_default()
         );
-        let dns = if hc.dns().is_empty() {
-            c.lease_dns
-        } else {
-            hc.dns().to_vec()
-        };
+        let dns = resolv_dns(hc.dns(), &c.lease_dns);
         if !dns.is_empty() {
             write_resolv_conf(&opts.resolv_conf, &dns)?;
             log::info!(
@@ -613,11 +676,18 @@ pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetEr
     Err(NetError::AllFailed { attempts })
 }
 
-/// Fuzz entry: a DHCP reply from the network (untrusted), parsed and turned into a lease.
+/// Fuzz entry: a DHCP reply from the network (untrusted), parsed, judged as an answer to a
+/// REQUEST, turned into a lease, and its DNS servers filtered for resolv.conf.
 #[doc(hidden)]
 pub fn fuzz_dhcp_reply(data: &[u8]) {
+    let server = Ipv4Addr::new(10, 0, 2, 2);
     if let Ok(reply) = dhcp::parse(data) {
-        let _ = reply.to_lease(Ipv4Addr::new(10, 0, 2, 2));
+        let _ = dhcp::is_answer(&reply, server);
+        let _ = reply.classful_note();
+        if let Ok(lease) = reply.to_lease(server) {
+            let dns: Vec<IpAddr> = lease.dns.iter().copied().map(IpAddr::V4).collect();
+            let _ = resolv_dns(&[], &dns);
+        }
     }
 }
 
@@ -752,6 +822,39 @@ mod tests {
         let e = write_resolv_conf(&dir.join("no/such/dir"), &[]).unwrap_err();
         assert!(e.to_string().starts_with("writing "), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Unusable DNS servers (0.0.0.0, loopback, broadcast, multicast, 240/4, ::, ::1, ff00::/8)
+    /// are dropped, and at most 3 (the resolver's MAXNS) are written, the first valid ones.
+    #[test]
+    fn dns_servers_filtered_and_capped() {
+        let ips = |s: &[&str]| {
+            s.iter()
+                .map(|a| a.parse().unwrap())
+                .collect::<Vec<IpAddr>>()
+        };
+        let lease = ips(&[
+            "0.0.0.0",
+            "127.0.0.53",
+            "10.0.2.3",
+            "255.255.255.255",
+            "224.0.0.251",
+            "240.1.2.3",
+            "0.1.2.3",
+            "9.9.9.9",
+            "1.1.1.1",
+            "8.8.8.8",
+        ]);
+        assert_eq!(
+            resolv_dns(&[], &lease),
+            ips(&["10.0.2.3", "9.9.9.9", "1.1.1.1"])
+        );
+        let configured = ips(&["::", "::1", "ff02::fb", "2620:fe::fe", "9.9.9.9"]);
+        assert_eq!(
+            resolv_dns(&configured, &lease),
+            ips(&["2620:fe::fe", "9.9.9.9"])
+        );
+        assert_eq!(resolv_dns(&[], &ips(&["0.0.0.0"])), ips(&[]));
     }
 
     #[test]
