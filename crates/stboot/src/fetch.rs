@@ -34,6 +34,17 @@ pub enum FetchError {
         /// Bytes announced.
         expected: u64,
     },
+    /// The body arrived slower than the minimum average rate over a window.
+    TooSlow {
+        /// Bytes received in the window.
+        bytes: u64,
+        /// The window.
+        window: Duration,
+        /// The minimum rate, bytes per second.
+        min_rate: u64,
+    },
+    /// A redirect that is not followed: HTTPS to plain HTTP, no or a bad `Location`, too many.
+    Redirect(String),
     /// Any other transport problem.
     Other(String),
     /// The overall fetch deadline passed.
@@ -64,6 +75,17 @@ impl fmt::Display for FetchError {
             Self::Truncated { got, expected } => {
                 write!(f, "truncated body: {got} of {expected} bytes")
             }
+            Self::TooSlow {
+                bytes,
+                window,
+                min_rate,
+            } => write!(
+                f,
+                "too slow: {bytes} bytes in {} s, under the minimum of {min_rate} bytes/s \
+                 (stboot.min_rate, stboot.rate_window)",
+                window.as_secs()
+            ),
+            Self::Redirect(e) => write!(f, "redirect not followed: {e}"),
             Self::Other(e) => write!(f, "{e}"),
             Self::Deadline => f.write_str("overall fetch deadline passed"),
         }
@@ -113,27 +135,51 @@ impl Sink for st_verify::HashingBuffer {
     }
 }
 
+/// A body that arrived: how many bytes, and the URL they came from (after redirects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// Bytes written to the sink.
+    pub len: u64,
+    /// Where the bytes came from: the URL asked for, or the last redirect's target.
+    pub url: Url,
+}
+
 /// Something that can GET a URL into a sink. The real one is [`HttpTransport`]; tests use fakes.
 pub trait Transport {
-    /// GET `url` into `sink`, at most `max` bytes, finishing before `deadline`. Returns the
-    /// number of bytes written.
+    /// GET `url` into `sink`, at most `max` bytes, finishing before `deadline`.
     fn get(
         &mut self,
         url: &Url,
         max: u64,
         deadline: Instant,
         sink: &mut dyn Sink,
-    ) -> Result<u64, FetchError>;
+    ) -> Result<Fetched, FetchError>;
 }
+
+/// The slowest body accepted: at least `min_rate` bytes per second on average over every
+/// `window`. A server that trickles is given up after one window, not at the overall deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRate {
+    /// Bytes per second; 0 turns the check off.
+    pub min_rate: u64,
+    /// The window the average is taken over.
+    pub window: Duration,
+}
+
+/// Redirects followed per GET before giving up.
+pub const MAX_REDIRECTS: usize = 10;
 
 /// HTTP(S) over ureq and rustls (ring), trusting only the given roots.
 pub struct HttpTransport {
     agent: ureq::Agent,
     http_timeout: Duration,
+    rate: Option<MinRate>,
+    redactor: Redactor,
 }
 
 impl HttpTransport {
-    /// A transport that trusts exactly `tls_roots` (DER certificates) for HTTPS.
+    /// A transport that trusts exactly `tls_roots` (DER certificates) for HTTPS. Connecting,
+    /// the response headers, and every read of the body each get `http_timeout`.
     pub fn new(tls_roots: &[Vec<u8>], http_timeout: Duration) -> Self {
         use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
         let roots: Vec<Certificate<'static>> = tls_roots
@@ -148,17 +194,113 @@ impl HttpTransport {
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
-            .max_redirects(10)
+            // Redirects are followed here, in `get`, so that each is checked and logged.
+            .max_redirects(0)
             .timeout_connect(Some(http_timeout))
             .timeout_recv_response(Some(http_timeout))
+            .timeout_per_read(Some(http_timeout))
             .user_agent(concat!("stboot-rs/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
         Self {
             agent,
             http_timeout,
+            rate: None,
+            redactor: Redactor::default(),
         }
     }
+
+    /// Also give up on bodies slower than `rate` on average.
+    #[must_use]
+    pub fn with_min_rate(mut self, rate: MinRate) -> Self {
+        self.rate = (rate.min_rate > 0 && !rate.window.is_zero()).then_some(rate);
+        self
+    }
+
+    /// Hide these secrets in the redirect lines this transport logs.
+    #[must_use]
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// The response to `url`, following redirects (each logged; HTTPS to HTTP refused).
+    fn response(
+        &self,
+        url: &Url,
+        deadline: Instant,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Url), FetchError> {
+        let mut current = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or(FetchError::Deadline)?;
+            let response = self
+                .agent
+                .get(current.as_str())
+                .config()
+                .timeout_global(Some(left))
+                .timeout_recv_response(Some(self.http_timeout.min(left)))
+                .build()
+                .call()
+                .map_err(classify)?;
+            let status = response.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Ok((response, current));
+            }
+            let next = redirect_target(&current, &response, &self.redactor)?;
+            log::info!(
+                "{}: redirected ({status}) to {}",
+                self.redactor.url(&current),
+                self.redactor.url(&next)
+            );
+            current = next;
+        }
+        Err(FetchError::Redirect(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+}
+
+/// Where a redirect response points, checked: an http(s) URL, never from HTTPS to plain HTTP
+/// (the pinned TLS roots would no longer protect the transfer).
+fn redirect_target(
+    current: &Url,
+    response: &ureq::http::Response<ureq::Body>,
+    redactor: &Redactor,
+) -> Result<Url, FetchError> {
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| FetchError::Redirect("no usable Location header".into()))?;
+    let next = current.join(location).map_err(|e| {
+        FetchError::Redirect(format!(
+            "bad Location {:?}: {e}",
+            redactor.text(&printable(location))
+        ))
+    })?;
+    match (current.scheme(), next.scheme()) {
+        ("https", "http") => Err(FetchError::Redirect(format!(
+            "from HTTPS to plain HTTP ({})",
+            redactor.url(&next)
+        ))),
+        (_, "http" | "https") => Ok(next),
+        (_, other) => Err(FetchError::Redirect(format!(
+            "to scheme {other:?} ({})",
+            redactor.url(&next)
+        ))),
+    }
+}
+
+/// A server-sent string made safe for one log line: control characters escaped, cut at 200
+/// characters.
+pub fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(200).flat_map(char::escape_default).collect();
+    if s.chars().count() > 200 {
+        out.push_str("...");
+    }
+    out
 }
 
 fn classify(e: ureq::Error) -> FetchError {
@@ -176,6 +318,13 @@ fn classify(e: ureq::Error) -> FetchError {
 
 fn classify_io(io: &io::Error, text: String) -> FetchError {
     use io::ErrorKind::*;
+    // ureq's own errors travel inside io::Error when they happen while reading the body.
+    if let Some(ureq::Error::Timeout(t)) = io.get_ref().and_then(|e| e.downcast_ref()) {
+        return match t {
+            ureq::Timeout::Global => FetchError::Deadline,
+            _ => FetchError::Timeout(text),
+        };
+    }
     match io.kind() {
         ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected
         | AddrNotAvailable | NetworkUnreachable | HostUnreachable => FetchError::Connect(text),
@@ -195,19 +344,8 @@ impl Transport for HttpTransport {
         max: u64,
         deadline: Instant,
         sink: &mut dyn Sink,
-    ) -> Result<u64, FetchError> {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .ok_or(FetchError::Deadline)?;
-        let response = self
-            .agent
-            .get(url.as_str())
-            .config()
-            .timeout_global(Some(left))
-            .timeout_recv_response(Some(self.http_timeout.min(left)))
-            .build()
-            .call()
-            .map_err(classify)?;
+    ) -> Result<Fetched, FetchError> {
+        let (response, from) = self.response(url, deadline)?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(FetchError::Status(status));
@@ -228,6 +366,7 @@ impl Transport for HttpTransport {
         // Only for sinks that cannot be read into directly.
         let mut buf = Vec::new();
         let mut got = 0u64;
+        let mut window = RateWindow::new(self.rate);
         let storing = |e: io::Error| FetchError::Other(format!("storing body: {e}"));
         loop {
             let (read, direct) = match sink.spare() {
@@ -245,13 +384,18 @@ impl Transport for HttpTransport {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let text = e.to_string();
                     if let Some(expected) =
                         declared.filter(|_| e.kind() == io::ErrorKind::UnexpectedEof)
                     {
                         return Err(FetchError::Truncated { got, expected });
                     }
-                    return Err(classify_io(&e, text));
+                    return Err(match classify_io(&e, e.to_string()) {
+                        FetchError::Timeout(_) => FetchError::Timeout(format!(
+                            "no body bytes for {} s after {got} bytes (stboot.http_timeout)",
+                            self.http_timeout.as_secs()
+                        )),
+                        other => other,
+                    });
                 }
             };
             got += n as u64;
@@ -264,6 +408,7 @@ impl Transport for HttpTransport {
                 sink.write_all(buf.get(..n).unwrap_or_default())
                     .map_err(storing)?;
             }
+            window.arrived(n as u64, Instant::now())?;
         }
         if let Some(expected) = declared.filter(|&e| e != got) {
             return Err(FetchError::Truncated { got, expected });
@@ -271,32 +416,135 @@ impl Transport for HttpTransport {
         if got == 0 {
             return Err(FetchError::Other("empty body".into()));
         }
-        Ok(got)
+        Ok(Fetched {
+            len: got,
+            url: from,
+        })
     }
 }
 
-/// One failed attempt, for the failure summary.
+/// The minimum-rate check over consecutive windows of a body.
 #[derive(Debug)]
-pub struct Attempt {
-    /// The URL tried (credentials removed).
-    pub url: String,
-    /// What went wrong.
-    pub error: FetchError,
+pub struct RateWindow {
+    rate: Option<MinRate>,
+    start: Instant,
+    bytes: u64,
 }
 
-/// Remove user:password from a URL before it is logged.
-pub fn redact(url: &Url) -> String {
-    let mut u = url.clone();
-    if !u.username().is_empty() || u.password().is_some() {
-        let _ = u.set_username("REDACTED");
-        let _ = u.set_password(None);
+impl RateWindow {
+    /// A window starting now (`None`: no check).
+    pub fn new(rate: Option<MinRate>) -> Self {
+        Self::starting(rate, Instant::now())
     }
-    u.to_string()
+
+    /// A window starting at `start`.
+    pub fn starting(rate: Option<MinRate>, start: Instant) -> Self {
+        Self {
+            rate,
+            start,
+            bytes: 0,
+        }
+    }
+
+    /// `n` more bytes arrived at `now`. When a whole window has passed, its average must reach
+    /// the minimum; then the next window starts.
+    pub fn arrived(&mut self, n: u64, now: Instant) -> Result<(), FetchError> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        self.bytes = self.bytes.saturating_add(n);
+        let elapsed = now.saturating_duration_since(self.start);
+        if elapsed < rate.window {
+            return Ok(());
+        }
+        let needed = u128::from(rate.min_rate) * elapsed.as_millis() / 1000;
+        if u128::from(self.bytes) < needed {
+            return Err(FetchError::TooSlow {
+                bytes: self.bytes,
+                window: elapsed,
+                min_rate: rate.min_rate,
+            });
+        }
+        self.start = now;
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// Hides secrets from the host config (the `$AUTH` token, URL passwords) in what is logged.
+///
+/// URLs lose their `user:password@` part, and every occurrence of a secret (ASCII case
+/// ignored: host names are lower-cased by URL parsing) becomes `REDACTED`, wherever it sits:
+/// path, query, host, or an error message that quotes the URL.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// Hide these strings (empty ones are ignored).
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        // Longest first, so a secret that contains another is hidden whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self { secrets }
+    }
+
+    /// The secrets of a host config: the authentication token and any password in the
+    /// (filled-in) descriptor URLs.
+    pub fn for_host_config(hc: &st_format::HostConfig, urls: &[Url]) -> Self {
+        let auth = hc.authentication().map(|a| a.expose().to_owned());
+        let passwords = urls.iter().filter_map(|u| u.password().map(str::to_owned));
+        Self::new(auth.into_iter().chain(passwords))
+    }
+
+    /// `url` for a log line: without user information, secrets hidden.
+    pub fn url(&self, url: &Url) -> String {
+        let mut u = url.clone();
+        if !u.username().is_empty() || u.password().is_some() {
+            let _ = u.set_username("REDACTED");
+            let _ = u.set_password(None);
+        }
+        self.text(u.as_str())
+    }
+
+    /// `text` with every secret replaced.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            out = replace_ascii_ci(&out, secret, "REDACTED");
+        }
+        out
+    }
+}
+
+/// `haystack` with each ASCII-case-insensitive occurrence of `needle` replaced.
+fn replace_ascii_ci(haystack: &str, needle: &str, with: &str) -> String {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    let mut out = String::with_capacity(haystack.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i + n.len() <= h.len() {
+        if h.get(i..i + n.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(n))
+        {
+            out.push_str(haystack.get(copied..i).unwrap_or_default());
+            out.push_str(with);
+            i += n.len();
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(haystack.get(copied..).unwrap_or_default());
+    out
 }
 
 /// Run `attempt` until it succeeds, fails for good, or `attempts` transient failures happened;
 /// waits `backoff`, doubling, between attempts, never past `deadline`. Each retried failure is
-/// logged once; the final error is returned for the caller to log.
+/// logged once; the final error is returned for the caller to log. When the next wait would
+/// pass the deadline, the last real error is returned (and a line says there was no time left).
 pub fn with_retries<T>(
     what: &str,
     attempts: u32,
@@ -311,7 +559,10 @@ pub fn with_retries<T>(
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && n < attempts => {
                 if Instant::now() + wait >= deadline {
-                    return Err(FetchError::Deadline);
+                    log::warn!(
+                        "{what}: attempt {n} of {attempts}: {e}; no time for another before the deadline"
+                    );
+                    return Err(e);
                 }
                 log::warn!(
                     "{what}: attempt {n} of {attempts}: {e}; retrying in {} s",
@@ -323,5 +574,52 @@ pub fn with_retries<T>(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redactor_hides_secrets_anywhere_and_userinfo() {
+        let r = Redactor::new(["tok3n".to_string(), String::new(), "pw".to_string()]);
+        let u = Url::parse("https://user:pw@Tok3n.example/a/tok3n/b?auth=TOK3N").unwrap();
+        assert_eq!(
+            r.url(&u),
+            "https://REDACTED@REDACTED.example/a/REDACTED/b?auth=REDACTED"
+        );
+        assert_eq!(r.text("x tok3ntok3n y"), "x REDACTEDREDACTED y");
+        // No secrets: URLs only lose their user information.
+        let none = Redactor::default();
+        assert_eq!(
+            none.url(&Url::parse("http://a:b@h/p").unwrap()),
+            "http://REDACTED@h/p"
+        );
+        assert_eq!(none.text("plain"), "plain");
+    }
+
+    #[test]
+    fn rate_window_passes_fast_bodies_and_stops_slow_ones() {
+        let t0 = Instant::now();
+        let rate = Some(MinRate {
+            min_rate: 1000,
+            window: Duration::from_secs(10),
+        });
+        let mut w = RateWindow::starting(rate, t0);
+        // 10 000 bytes in the first 10 s: exactly the minimum.
+        w.arrived(5000, t0 + Duration::from_secs(5)).unwrap();
+        w.arrived(5000, t0 + Duration::from_secs(10)).unwrap();
+        // The next window starts afresh: 9 999 bytes in it is too few.
+        w.arrived(9999, t0 + Duration::from_secs(20)).unwrap_err();
+        // Off: nothing is ever too slow.
+        let mut off = RateWindow::starting(None, t0);
+        off.arrived(1, t0 + Duration::from_secs(3600)).unwrap();
+    }
+
+    #[test]
+    fn printable_escapes_and_cuts() {
+        assert_eq!(printable("a\nb\x1b"), "a\\nb\\u{1b}");
+        assert_eq!(printable(&"x".repeat(300)).len(), 203);
     }
 }

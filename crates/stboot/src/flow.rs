@@ -8,7 +8,7 @@
 //! Nothing here boots anything: the caller gets a [`Ready`] package (only obtainable from a
 //! verified one) or a [`Failure`] with one line per attempt.
 
-use crate::fetch::{self, FetchError, Transport};
+use crate::fetch::{self, FetchError, Redactor, Transport};
 use crate::options::Options;
 use st_format::archive::ArchiveLimits;
 use st_format::limits::{
@@ -56,8 +56,17 @@ pub trait Env {
     fn initramfs_file(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, String>;
     /// Bring up the network as the host config says; a one-line summary on success.
     fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, String>;
-    /// A transport trusting exactly these TLS roots (DER).
-    fn transport(&mut self, tls_roots: &[Vec<u8>], opts: &Options) -> Box<dyn Transport>;
+    /// A transport trusting exactly these TLS roots (DER); what it logs goes through `redactor`.
+    fn transport(
+        &mut self,
+        tls_roots: &[Vec<u8>],
+        opts: &Options,
+        redactor: &Redactor,
+    ) -> Box<dyn Transport>;
+    /// Wait between rounds over the URL list.
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
     /// The time certificates are checked against.
     fn now(&self) -> UnixTime;
     /// The largest archive this machine can boot (it must fit in memory together with the
@@ -266,8 +275,9 @@ fn try_url(
     opts: &Options,
     deadline: Instant,
     timings: &mut Timings,
+    red: &Redactor,
 ) -> Result<Ready, String> {
-    let shown = fetch::redact(url);
+    let shown = red.url(url);
     if url.scheme() == "https" && trust.tls_roots.is_empty() {
         return Err("https URL but the trust policy has no tls_roots.pem".into());
     }
@@ -288,10 +298,13 @@ fn try_url(
         },
     );
     timings.descriptor += t.elapsed();
-    got.map_err(|e| format!("descriptor: {e}"))?;
+    let from = got.map_err(|e| format!("descriptor: {e}"))?.url;
+    if from != *url {
+        log::info!("descriptor from {}", red.url(&from));
+    }
     let descriptor = Descriptor::from_json(&bytes).map_err(|e| e.to_string())?;
     let zip_url = archive_url(url, descriptor.os_pkg_url())?;
-    let zip_shown = fetch::redact(&zip_url);
+    let zip_shown = red.url(&zip_url);
     if zip_url.scheme() == "https" && trust.tls_roots.is_empty() {
         return Err(format!(
             "{zip_shown}: https URL but the trust policy has no tls_roots.pem"
@@ -311,10 +324,11 @@ fn try_url(
         },
     );
     let transfer = t.elapsed();
-    let size = got.map_err(|e| format!("archive {zip_shown}: {e}"))?;
+    let fetched = got.map_err(|e| format!("archive {zip_shown}: {e}"))?;
+    let (size, zip_shown) = (fetched.len, red.url(&fetched.url));
     let rate = size as f64 / transfer.as_secs_f64().max(1e-6) / 1e6;
     log::info!(
-        "archive: {size} bytes in {:.2} s ({rate:.1} MB/s), hashed on arrival",
+        "archive: {size} bytes from {zip_shown} in {:.2} s ({rate:.1} MB/s), hashed on arrival",
         transfer.as_secs_f64()
     );
     let t = Instant::now();
@@ -407,44 +421,144 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
     let urls = hc
         .descriptor_urls()
         .map_err(|e| fail(format!("ospkg_pointer: {e}")))?;
+    let red = Redactor::for_host_config(&hc, &urls);
     let deadline = Instant::now() + opts.deadline;
     let archive_cap = env.archive_cap();
-    let mut transport = env.transport(&trust.tls_roots, opts);
-    let mut attempts = Vec::new();
-    for url in &urls {
-        if Instant::now() >= deadline {
-            attempts.push(format!(
-                "{}: not tried: {}",
-                fetch::redact(url),
-                FetchError::Deadline
-            ));
-            continue;
-        }
-        match try_url(
-            transport.as_mut(),
-            archive_cap,
-            url,
-            &trust,
-            &policy,
-            opts,
-            deadline,
-            &mut timings,
-        ) {
-            Ok(ready) => {
-                for a in &attempts {
-                    log::info!("(earlier attempt) {a}");
+    let mut transport = env.transport(&trust.tls_roots, opts, &red);
+    // The last failure of each URL, and the round it happened in.
+    let mut last: Vec<Option<(u32, String)>> = vec![None; urls.len()];
+    let mut pause = Pause::new(opts.backoff, opts.round_backoff_max);
+    let mut round = 1u32;
+    loop {
+        for (i, url) in urls.iter().enumerate() {
+            if Instant::now() >= deadline {
+                break;
+            }
+            match try_url(
+                transport.as_mut(),
+                archive_cap,
+                url,
+                &trust,
+                &policy,
+                opts,
+                deadline,
+                &mut timings,
+                &red,
+            ) {
+                Ok(ready) => {
+                    for (u, l) in urls.iter().zip(&last) {
+                        if let Some((r, e)) = l {
+                            log::info!("(earlier attempt, round {r}) {}: {e}", red.url(u));
+                        }
+                    }
+                    return Ok(ready);
                 }
-                return Ok(ready);
-            }
-            Err(e) => {
-                let line = format!("{}: {e}", fetch::redact(url));
-                log::warn!("{line}");
-                attempts.push(line);
+                Err(e) => {
+                    let e = red.text(&e);
+                    log::warn!("{}: {e}", red.url(url));
+                    if let Some(slot) = last.get_mut(i) {
+                        *slot = Some((round, e));
+                    }
+                }
             }
         }
+        let wait = pause.next(jitter_seed(round));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait >= left {
+            break;
+        }
+        log::warn!(
+            "round {round}: all {} URL(s) failed; next round in {:.1} s ({} s left before the deadline, stboot.deadline)",
+            urls.len(),
+            wait.as_secs_f64(),
+            left.as_secs()
+        );
+        env.sleep(wait);
+        round += 1;
     }
+    let attempts = urls
+        .iter()
+        .zip(&last)
+        .map(|(u, l)| match l {
+            Some((r, e)) if round > 1 => format!("{}: {e} (round {r} of {round})", red.url(u)),
+            Some((_, e)) => format!("{}: {e}", red.url(u)),
+            None => format!("{}: not tried: {}", red.url(u), FetchError::Deadline),
+        })
+        .collect();
     Err(Failure {
-        reason: format!("all {} URL(s) failed", urls.len()),
+        reason: format!(
+            "all {} URL(s) failed, {round} round(s) before the {} s deadline (stboot.deadline)",
+            urls.len(),
+            opts.deadline.as_secs()
+        ),
         attempts,
     })
+}
+
+/// The pause between rounds over the URL list: capped exponential backoff with jitter, so a
+/// fleet that rebooted together (a power cut, a switch that forwards nothing for 30 s after
+/// link-up) does not come back to the mirrors in step.
+#[derive(Debug, Clone)]
+pub struct Pause {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Pause {
+    /// Starting at `first` (at least 1 s), doubling up to `cap`.
+    pub fn new(first: Duration, cap: Duration) -> Self {
+        let first = first.max(Duration::from_secs(1));
+        Self {
+            next: first,
+            cap: cap.max(first),
+        }
+    }
+
+    /// The next pause: the current step scaled into [1/2, 1] by `seed`, then the step doubles.
+    pub fn next(&mut self, seed: u64) -> Duration {
+        let step = self.next.min(self.cap);
+        self.next = step.saturating_mul(2).min(self.cap);
+        // 1/2 + (seed mod 1000)/2000 of the step.
+        let permille = 500 + (seed % 1000) / 2;
+        step.mul_f64(permille as f64 / 1000.0)
+    }
+}
+
+/// A seed that differs between machines and boots (std's per-process random hash keys; no
+/// blocking on the kernel's pool, which is all jitter needs).
+fn jitter_seed(round: u32) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(round);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_up_to_the_cap_with_jitter_into_the_upper_half() {
+        let mut p = Pause::new(Duration::from_secs(2), Duration::from_secs(10));
+        let millis: Vec<u128> = (0..5).map(|_| p.next(0).as_millis()).collect();
+        // seed 0: half of each step (2, 4, 8, 10, 10 s).
+        assert_eq!(millis, [1000, 2000, 4000, 5000, 5000]);
+        // The largest seed: just under the whole step.
+        let mut p = Pause::new(Duration::from_secs(2), Duration::from_secs(10));
+        let top = p.next(999);
+        assert!(
+            top > Duration::from_millis(1990) && top <= Duration::from_secs(2),
+            "{top:?}"
+        );
+        // A zero backoff still pauses at least half a second; a cap below the start is raised.
+        let mut p = Pause::new(Duration::ZERO, Duration::ZERO);
+        assert_eq!(p.next(0), Duration::from_millis(500));
+        assert_eq!(p.next(0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn jitter_seeds_differ() {
+        let seeds: std::collections::BTreeSet<u64> = (0..20).map(|_| jitter_seed(1)).collect();
+        assert!(seeds.len() > 1);
+    }
 }

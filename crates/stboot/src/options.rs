@@ -36,6 +36,14 @@ pub struct Options {
     pub http_timeout: Duration,
     /// Time to wait for a network link to come up (`stboot.carrier_timeout=SECONDS`).
     pub carrier_timeout: Duration,
+    /// Slowest body accepted, on average over [`Options::rate_window`], in bytes per second
+    /// (`stboot.min_rate=BYTES`; 0: no minimum). A server that trickles is left after one window.
+    pub min_rate: u64,
+    /// The window the minimum rate is averaged over (`stboot.rate_window=SECONDS`).
+    pub rate_window: Duration,
+    /// Longest pause between rounds over the URL list (`stboot.round_backoff_max=SECONDS`).
+    /// Rounds start `stboot.backoff` apart (at least 1 s) and double up to this, with jitter.
+    pub round_backoff_max: Duration,
 }
 
 impl Default for Options {
@@ -49,6 +57,9 @@ impl Default for Options {
             backoff: Duration::from_secs(1),
             http_timeout: Duration::from_secs(30),
             carrier_timeout: Duration::from_secs(30),
+            min_rate: 64 * 1024,
+            rate_window: Duration::from_secs(30),
+            round_backoff_max: Duration::from_secs(60),
         }
     }
 }
@@ -150,6 +161,15 @@ impl Options {
                 "backoff" => o.backoff = seconds(k, v)?,
                 "http_timeout" => o.http_timeout = seconds(k, v)?,
                 "carrier_timeout" => o.carrier_timeout = seconds(k, v)?,
+                "rate_window" => o.rate_window = seconds(k, v)?,
+                "round_backoff_max" => o.round_backoff_max = seconds(k, v)?,
+                "min_rate" => {
+                    o.min_rate = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 1 << 40)
+                        .ok_or_else(|| bad("bytes per second (0 to 2^40)"))?;
+                }
                 "retries" => {
                     o.attempts_per_url = v
                         .parse()
@@ -162,6 +182,9 @@ impl Options {
         }
         if o.http_timeout.is_zero() {
             o.http_timeout = Duration::from_secs(1);
+        }
+        if o.rate_window.is_zero() {
+            o.rate_window = Duration::from_secs(1);
         }
         Ok((o, unknown))
     }

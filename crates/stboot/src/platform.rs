@@ -1,7 +1,7 @@
 //! The real effects: files of the stboot image, EFI variables, the network, HTTPS, kexec,
 //! recovery. Every call into `st-host` is in this file.
 
-use crate::fetch::{HttpTransport, Transport};
+use crate::fetch::{HttpTransport, MinRate, Redactor, Transport};
 use crate::flow::{self, Env, Failure, Ready};
 use crate::options::{Options, Recovery, cmdline_options};
 use st_format::HostConfig;
@@ -111,8 +111,20 @@ impl Env for FileEnv {
                 .join(", ")
         ))
     }
-    fn transport(&mut self, tls_roots: &[Vec<u8>], opts: &Options) -> Box<dyn Transport> {
-        Box::new(HttpTransport::new(tls_roots, opts.http_timeout))
+    fn transport(
+        &mut self,
+        tls_roots: &[Vec<u8>],
+        opts: &Options,
+        redactor: &Redactor,
+    ) -> Box<dyn Transport> {
+        Box::new(
+            HttpTransport::new(tls_roots, opts.http_timeout)
+                .with_min_rate(MinRate {
+                    min_rate: opts.min_rate,
+                    window: opts.rate_window,
+                })
+                .with_redactor(redactor.clone()),
+        )
     }
     fn now(&self) -> UnixTime {
         system_now()

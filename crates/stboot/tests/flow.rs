@@ -5,7 +5,7 @@
 
 use st_format::HostConfig;
 use st_verify::UnixTime;
-use stboot::fetch::{FetchError, Sink, Transport};
+use stboot::fetch::{FetchError, Fetched, Redactor, Sink, Transport};
 use stboot::flow::{self, Env};
 use stboot::options::Options;
 use std::cell::RefCell;
@@ -23,6 +23,8 @@ fn vectors() -> PathBuf {
 #[derive(Clone)]
 enum Answer {
     Body(Vec<u8>),
+    /// The body, as if it came from this URL after a redirect.
+    BodyFrom(&'static str, Vec<u8>),
     Fail(fn() -> FetchError),
 }
 
@@ -41,7 +43,7 @@ impl Transport for FakeTransport {
         max: u64,
         _: Instant,
         sink: &mut dyn Sink,
-    ) -> Result<u64, FetchError> {
+    ) -> Result<Fetched, FetchError> {
         let mut s = self.0.borrow_mut();
         s.log.push(url.to_string());
         let n = s.log.iter().filter(|u| *u == url.as_str()).count();
@@ -50,18 +52,23 @@ impl Transport for FakeTransport {
             .get(url.as_str())
             .cloned()
             .unwrap_or_else(|| vec![Answer::Fail(|| FetchError::Status(404))]);
-        match answers.get(n - 1).or(answers.last()).cloned().unwrap() {
-            Answer::Body(b) if b.len() as u64 > max => Err(FetchError::TooLarge {
+        let (from, b) = match answers.get(n - 1).or(answers.last()).cloned().unwrap() {
+            Answer::Body(b) => (url.clone(), b),
+            Answer::BodyFrom(from, b) => (Url::parse(from).unwrap(), b),
+            Answer::Fail(f) => return Err(f()),
+        };
+        if b.len() as u64 > max {
+            return Err(FetchError::TooLarge {
                 size: b.len() as u64,
                 max,
-            }),
-            Answer::Body(b) => {
-                sink.expect(b.len() as u64).unwrap();
-                sink.write_all(&b).unwrap();
-                Ok(b.len() as u64)
-            }
-            Answer::Fail(f) => Err(f()),
+            });
         }
+        sink.expect(b.len() as u64).unwrap();
+        sink.write_all(&b).unwrap();
+        Ok(Fetched {
+            len: b.len() as u64,
+            url: from,
+        })
     }
 }
 
@@ -74,6 +81,9 @@ struct FakeEnv {
     server: Rc<RefCell<Server>>,
     network_calls: usize,
     cap: u64,
+    sleeps: Vec<Duration>,
+    /// Pauses really sleep (otherwise they are only recorded).
+    real_sleep: bool,
 }
 
 impl FakeEnv {
@@ -87,6 +97,8 @@ impl FakeEnv {
             server: Rc::default(),
             network_calls: 0,
             cap: flow::MAX_ARCHIVE_BYTES,
+            sleeps: Vec::new(),
+            real_sleep: false,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -123,8 +135,14 @@ impl Env for FakeEnv {
         self.network_calls += 1;
         Ok("fake network".into())
     }
-    fn transport(&mut self, _: &[Vec<u8>], _: &Options) -> Box<dyn Transport> {
+    fn transport(&mut self, _: &[Vec<u8>], _: &Options, _: &Redactor) -> Box<dyn Transport> {
         Box::new(FakeTransport(self.server.clone()))
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.sleeps.push(d);
+        if self.real_sleep {
+            std::thread::sleep(d);
+        }
     }
     fn now(&self) -> UnixTime {
         UnixTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
@@ -152,11 +170,42 @@ fn host_config(pointer: &str) -> String {
     )
 }
 
+/// Options for the fake: no pause between attempts, and a deadline that ends after the first
+/// round (the fake's pauses do not sleep, so only the clock of the test itself moves).
 fn opts() -> Options {
     Options {
         backoff: Duration::ZERO,
+        deadline: Duration::from_millis(400),
         ..Options::default()
     }
+}
+
+/// Every log line of this process, so tests can check what reached the console.
+fn logged() -> Vec<String> {
+    LOGGER.lines.lock().unwrap().clone()
+}
+
+struct Capture {
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+static LOGGER: Capture = Capture {
+    lines: std::sync::Mutex::new(Vec::new()),
+};
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.lines.lock().unwrap().push(record.args().to_string());
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Debug);
 }
 
 #[test]
@@ -202,9 +251,161 @@ fn id_and_auth_are_filled_in() {
         "https://u:s3cret@a.example/node7/os.zip",
         vec![Answer::Body(zip)],
     );
+    capture_logs();
     let ready = flow::run(env, &opts()).unwrap();
     // Credentials never reach the logs or the summary.
     assert!(!ready.source.contains("s3cret"), "{}", ready.source);
+    assert!(logged().iter().all(|l| !l.contains("s3cret")));
+}
+
+/// `$AUTH` in the path or query (not only `user:password@`) is hidden everywhere: log lines,
+/// the failure summary, the source named for a boot.
+#[test]
+fn auth_in_path_or_query_never_reaches_the_console() {
+    capture_logs();
+    let env = &mut FakeEnv::new(&host_config(
+        "https://a.example/$ID/$AUTH/os.json,https://b.example/os.json?token=$AUTH",
+    ));
+    let f = flow::run(env, &opts()).err().unwrap();
+    assert_eq!(
+        env.requests(),
+        [
+            "https://a.example/node7/s3cret/os.json",
+            "https://b.example/os.json?token=s3cret"
+        ]
+    );
+    let summary = f.to_string();
+    assert!(
+        summary.contains("https://a.example/node7/REDACTED/os.json"),
+        "{summary}"
+    );
+    assert!(summary.contains("token=REDACTED"), "{summary}");
+    assert!(!summary.contains("s3cret"), "{summary}");
+    let lines = logged();
+    assert!(
+        lines.iter().any(|l| l.contains("node7/REDACTED")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains("s3cret")), "{lines:?}");
+
+    let env = &mut FakeEnv::new(&host_config("https://a.example/$AUTH/os.json"));
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://a.example/s3cret/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/s3cret/os.zip", vec![Answer::Body(zip)]);
+    let ready = flow::run(env, &opts()).unwrap();
+    assert_eq!(ready.source, "https://a.example/REDACTED/os.zip");
+    assert!(logged().iter().all(|l| !l.contains("s3cret")));
+}
+
+/// The source named for a boot is where the bytes came from, after redirects.
+#[test]
+fn the_source_is_the_url_the_bytes_came_from() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve(
+        "https://a.example/os.zip",
+        vec![Answer::BodyFrom("https://mirror.example/x/os.zip", zip)],
+    );
+    assert_eq!(
+        flow::run(env, &opts()).unwrap().source,
+        "https://mirror.example/x/os.zip"
+    );
+}
+
+/// Every URL failed: the list is tried again after a pause (the network may be forwarding
+/// nothing yet), until one works.
+#[test]
+fn when_every_url_fails_the_list_is_tried_again_after_a_pause() {
+    let env = &mut FakeEnv::new(&host_config(
+        "https://a.example/os.json,https://b.example/os.json",
+    ));
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve(
+        "https://b.example/os.json",
+        vec![
+            Answer::Fail(|| FetchError::Connect("no route to host".into())),
+            Answer::Fail(|| FetchError::Tls("unknown issuer".into())),
+            Answer::Body(json),
+        ],
+    );
+    env.serve("https://b.example/os.zip", vec![Answer::Body(zip)]);
+    let o = Options {
+        backoff: Duration::from_secs(2),
+        attempts_per_url: 1,
+        deadline: Duration::from_secs(600),
+        ..Options::default()
+    };
+    let ready = flow::run(env, &o).unwrap();
+    assert_eq!(ready.source, "https://b.example/os.zip");
+    // Two failed rounds, two pauses: 2 s then 4 s, each scaled by jitter into [1/2, 1].
+    assert_eq!(env.sleeps.len(), 2, "{:?}", env.sleeps);
+    assert!(
+        (Duration::from_secs(1)..=Duration::from_secs(2)).contains(&env.sleeps[0]),
+        "{:?}",
+        env.sleeps
+    );
+    assert!(
+        (Duration::from_secs(2)..=Duration::from_secs(4)).contains(&env.sleeps[1]),
+        "{:?}",
+        env.sleeps
+    );
+    assert_eq!(
+        env.requests()
+            .iter()
+            .filter(|u| u.contains("a.example"))
+            .count(),
+        3,
+        "a.example is asked once per round"
+    );
+}
+
+/// Rounds stop at the deadline; the summary names each URL's last error and its round.
+#[test]
+fn rounds_end_at_the_deadline_with_each_urls_last_error() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.real_sleep = true;
+    let o = Options {
+        backoff: Duration::from_secs(1),
+        deadline: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let start = Instant::now();
+    let f = flow::run(env, &o).err().unwrap();
+    // Pauses of 0.5-1 s, then 1-2 s: one or two fit into 2 s, and the flow ends on time.
+    assert!((1..=2).contains(&env.sleeps.len()), "{:?}", env.sleeps);
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        env.requests().len() == env.sleeps.len() + 1,
+        "{:?}",
+        env.requests()
+    );
+    assert!(f.reason.contains("round(s) before the 2 s deadline"), "{f}");
+    assert_eq!(f.attempts.len(), 1, "{f}");
+    assert!(f.attempts[0].contains("404"), "{f}");
+}
+
+/// When the next retry would pass the deadline, the real error is reported, not "deadline".
+#[test]
+fn the_real_error_is_reported_when_no_retry_fits_before_the_deadline() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.serve(
+        "https://a.example/os.json",
+        vec![Answer::Fail(|| FetchError::Status(500))],
+    );
+    let o = Options {
+        backoff: Duration::from_secs(30),
+        deadline: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let f = flow::run(env, &o).err().unwrap();
+    assert!(f.attempts[0].contains("HTTP status 500"), "{f}");
+    assert!(!f.attempts[0].contains("deadline passed"), "{f}");
+    assert_eq!(env.requests().len(), 1);
 }
 
 #[test]

@@ -43,6 +43,12 @@ enum Behaviour {
     Status(u16),
     Truncate(&'static [u8]),
     Stall,
+    /// Headers for 1000 bytes, 100 of them, then silence.
+    StallInBody,
+    /// Headers for 1000 bytes, then one byte every 200 ms.
+    Trickle,
+    /// `status` with `Location: location`.
+    Redirect(u16, &'static str),
 }
 
 fn respond(stream: &mut dyn ReadWrite, b: Behaviour) {
@@ -81,6 +87,27 @@ fn respond(stream: &mut dyn ReadWrite, b: Behaviour) {
             std::thread::sleep(Duration::from_secs(30));
             return;
         }
+        Behaviour::StallInBody | Behaviour::Trickle => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes());
+            if matches!(b, Behaviour::StallInBody) {
+                let _ = stream.write_all(&[5u8; 100]);
+                let _ = stream.flush();
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
+            for _ in 0..1000 {
+                if stream.write_all(b"t").and_then(|()| stream.flush()).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            return;
+        }
+        Behaviour::Redirect(status, location) => format!(
+            "HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
     };
     let _ = stream.write_all(&out);
     let _ = stream.flush();
@@ -91,7 +118,15 @@ impl<T: Read + Write> ReadWrite for T {}
 
 /// Serve forever on a fresh port; TLS when `tls` is given.
 fn serve(tls: Option<Arc<rustls::ServerConfig>>, b: Behaviour) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listen(TcpListener::bind("127.0.0.1:0").unwrap(), tls, b)
+}
+
+/// Serve plain HTTP forever on `port`.
+fn serve_on(port: u16, b: Behaviour) -> u16 {
+    listen(TcpListener::bind(("127.0.0.1", port)).unwrap(), None, b)
+}
+
+fn listen(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, b: Behaviour) -> u16 {
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -236,7 +271,8 @@ fn archive_bodies_are_read_into_the_hashing_buffer() {
                     &mut sink,
                 )
                 .unwrap();
-            assert_eq!(got, body.len() as u64);
+            assert_eq!(got.len, body.len() as u64);
+            assert_eq!(got.url.as_str(), url);
             let archive = sink.finish().unwrap();
             assert_eq!(archive.bytes(), body, "{url} threaded={threaded}");
             assert_eq!(archive.digest(), st_verify::ArchiveDigest::of(body));
@@ -258,4 +294,102 @@ fn archive_bodies_are_read_into_the_hashing_buffer() {
         }) => {}
         other => panic!("expected a truncation error, got {other:?}"),
     }
+}
+
+fn fetch(t: &mut HttpTransport, url: &str) -> Result<stboot::fetch::Fetched, FetchError> {
+    let mut body = Vec::new();
+    t.get(
+        &Url::parse(url).unwrap(),
+        1 << 20,
+        Instant::now() + Duration::from_secs(60),
+        &mut body,
+    )
+}
+
+/// A body that stops mid-way costs `http_timeout`, not the overall deadline.
+#[test]
+fn a_body_that_stalls_times_out_after_the_http_timeout() {
+    let port = serve(None, Behaviour::StallInBody);
+    let mut t = HttpTransport::new(&[], Duration::from_secs(2));
+    let start = Instant::now();
+    match fetch(&mut t, &format!("http://127.0.0.1:{port}/os.zip")) {
+        Err(e @ FetchError::Timeout(_)) => {
+            assert!(
+                e.to_string()
+                    .contains("no body bytes for 2 s after 100 bytes"),
+                "{e}"
+            );
+        }
+        other => panic!("expected a body timeout, got {other:?}"),
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+}
+
+/// A body that trickles (5 bytes/s, never silent for long) is left after one rate window.
+#[test]
+fn a_trickling_body_is_left_after_one_rate_window() {
+    let port = serve(None, Behaviour::Trickle);
+    let mut t =
+        HttpTransport::new(&[], Duration::from_secs(2)).with_min_rate(stboot::fetch::MinRate {
+            min_rate: 1000,
+            window: Duration::from_secs(2),
+        });
+    let start = Instant::now();
+    match fetch(&mut t, &format!("http://127.0.0.1:{port}/os.zip")) {
+        Err(e @ FetchError::TooSlow { .. }) => {
+            assert!(e.to_string().contains("minimum of 1000 bytes/s"), "{e}");
+        }
+        other => panic!("expected too slow, got {other:?}"),
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Redirects are followed (and the URL the bytes came from is returned); HTTPS to plain HTTP
+/// is refused; loops end.
+#[test]
+fn redirects_are_followed_checked_and_named() {
+    let target = serve(None, Behaviour::Ok(b"moved body"));
+    let to_target: &'static str =
+        Box::leak(format!("http://127.0.0.1:{target}/real.json").into_boxed_str());
+    let hop = serve(None, Behaviour::Redirect(302, to_target));
+    let mut t = HttpTransport::new(&[], Duration::from_secs(2));
+    let got = fetch(&mut t, &format!("http://127.0.0.1:{hop}/os.json")).unwrap();
+    assert_eq!(got.url.as_str(), to_target);
+    assert_eq!(got.len, 10);
+
+    // HTTPS pointer redirected to plain HTTP: refused, nothing fetched from the HTTP side.
+    let p = pki();
+    let https = serve(Some(server_config(&p)), Behaviour::Redirect(301, to_target));
+    let mut t = HttpTransport::new(std::slice::from_ref(&p.ca_der), Duration::from_secs(2));
+    match fetch(&mut t, &format!("https://127.0.0.1:{https}/os.json")) {
+        Err(e @ FetchError::Redirect(_)) => {
+            assert!(e.to_string().contains("from HTTPS to plain HTTP"), "{e}");
+        }
+        other => panic!("expected a refused redirect, got {other:?}"),
+    }
+
+    // A redirect to itself: given up after MAX_REDIRECTS.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let own: &'static str = Box::leak(format!("http://127.0.0.1:{port}/loop").into_boxed_str());
+    let _ = serve_on(port, Behaviour::Redirect(307, own));
+    match fetch(&mut t, own) {
+        Err(e @ FetchError::Redirect(_)) => assert!(e.to_string().contains("more than 10"), "{e}"),
+        other => panic!("expected too many redirects, got {other:?}"),
+    }
+    // No Location at all.
+    let bare = serve(None, Behaviour::Status(302));
+    assert!(matches!(
+        fetch(&mut t, &format!("http://127.0.0.1:{bare}/x")),
+        Err(FetchError::Redirect(_))
+    ));
 }

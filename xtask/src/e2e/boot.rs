@@ -18,6 +18,10 @@ use super::{
 pub(crate) const STBOOT_APPEND: &str = "stboot.recovery=poweroff stboot.recovery_delay=0 \
      stboot.http_timeout=5 stboot.backoff=1 stboot.retries=2 stboot.carrier_timeout=10";
 
+/// For scenarios where nothing may boot: stboot goes round the URL list until the deadline
+/// (20 minutes by default), so these give it 20 s: several rounds, then the summary.
+pub(crate) const FAIL_DEADLINE: &str = "stboot.deadline=20";
+
 /// The host name the DNS scenario resolves (served by [`super::dns::FakeDns`]).
 pub(crate) const DNS_NAME: &str = "ospkg.e2e.test";
 
@@ -232,8 +236,9 @@ pub(crate) fn wrong_tls_root(ctx: &Ctx<'_>) -> Result<()> {
     let p = policy(ctx, &s, 1, Some(&s.pki.other_ca_cert))?;
     let hc = static_host_config(&s.nginx.https_url("/os.json")?);
     let img = image(ctx, &p, Some(&hc), &[], None)?;
-    let vm = boot(ctx, &img, 1, "", false)?;
+    let vm = boot(ctx, &img, 1, FAIL_DEADLINE, false)?;
     ensure_console(&vm, "TLS failure")?;
+    ensure_console(&vm, "round 1: all 1 URL(s) failed; next round in")?;
     ensure!(
         s.nginx.access_log().is_empty(),
         "nginx served despite the wrong root: {:?}",
@@ -302,8 +307,9 @@ pub(crate) fn threshold_not_met(ctx: &Ctx<'_>) -> Result<()> {
         s.nginx.https_url("/os.json?again")?
     );
     let img = image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)?;
-    let vm = boot(ctx, &img, 1, "", false)?;
+    let vm = boot(ctx, &img, 1, FAIL_DEADLINE, false)?;
     ensure_console(&vm, "1 valid of 1 signatures, 2 required")?;
+    ensure_console(&vm, "round 2: all 2 URL(s) failed; next round in")?;
     let summary = vm
         .lines()
         .iter()
@@ -364,6 +370,63 @@ pub(crate) fn stalled_server(ctx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// A descriptor on nginx (plain HTTP, under `www/<dir>/`) whose archive lives at `archive_url`,
+/// and a pointer to it first and the good HTTPS copy second.
+fn bad_archive_first(ctx: &Ctx<'_>, s: &Served, dir: &str, archive_url: &str) -> Result<PathBuf> {
+    let d = s.www.join(dir);
+    fs::create_dir_all(&d)?;
+    fs::copy(s.www.join("os.json"), d.join("os.json"))?;
+    rewrite_url(&d.join("os.json"), archive_url)?;
+    let p = policy(ctx, s, 1, Some(&s.pki.ca_cert))?;
+    let pointer = format!(
+        "{},{}",
+        s.nginx.http_url(&format!("/{dir}/os.json"))?,
+        s.nginx.https_url("/os.json")?
+    );
+    image(ctx, &p, Some(&static_host_config(&pointer)), &[], None)
+}
+
+/// The first mirror sends the headers and part of the archive, then nothing: left after the
+/// HTTP timeout (5 s here) without a body byte, not at the overall deadline; the second boots.
+pub(crate) fn stalled_body(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", true, "")?;
+    let zip = fs::read(s.www.join("os.zip"))?;
+    let sent = zip.len() / 3;
+    let faulty = FaultyServer::start(Fault::StallBody { body: zip, sent })?;
+    let img = bad_archive_first(ctx, &s, "stall", &faulty.url("/os.zip"))?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, &format!("no body bytes for 5 s after {sent} bytes"))?;
+    ensure!(
+        served_ok(&s.nginx, "/os.zip") && !faulty.requests().is_empty(),
+        "nginx: {:?}, faulty: {:?}",
+        s.nginx.access_log(),
+        faulty.requests()
+    );
+    Ok(())
+}
+
+/// The first mirror trickles one byte every 2 s (never silent for the HTTP timeout): left
+/// after one rate window (6 s here) for being under the minimum rate; the second boots.
+pub(crate) fn trickling_body(ctx: &Ctx<'_>) -> Result<()> {
+    let s = serve(ctx, "os.zip", true, "")?;
+    let zip = fs::read(s.www.join("os.zip"))?;
+    let faulty = FaultyServer::start(Fault::Trickle {
+        body: zip,
+        every: std::time::Duration::from_secs(2),
+    })?;
+    let img = bad_archive_first(ctx, &s, "trickle", &faulty.url("/os.zip"))?;
+    let vm = boot(ctx, &img, 1, "stboot.rate_window=6", true)?;
+    ensure_console(&vm, "too slow:")?;
+    ensure_console(&vm, "under the minimum of 65536 bytes/s")?;
+    ensure!(
+        served_ok(&s.nginx, "/os.zip") && !faulty.requests().is_empty(),
+        "nginx: {:?}, faulty: {:?}",
+        s.nginx.access_log(),
+        faulty.requests()
+    );
+    Ok(())
+}
+
 /// `$ID` and `$AUTH` in the pointer are filled in from the host config; nginx sees them.
 pub(crate) fn id_auth(ctx: &Ctx<'_>) -> Result<()> {
     let s = serve(ctx, "os.zip", false, "")?;
@@ -377,7 +440,17 @@ pub(crate) fn id_auth(ctx: &Ctx<'_>) -> Result<()> {
         r#"{{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","ospkg_pointer":"{pointer}","identity":"node-7","authentication":"tok3n"}}"#
     );
     let img = image(ctx, &p, Some(&hc), &[], None)?;
-    boot(ctx, &img, 1, "", true)?;
+    let vm = boot(ctx, &img, 1, "", true)?;
+    ensure_console(&vm, "/node-7/REDACTED/os.zip")?;
+    let leaked: Vec<String> = vm
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("tok3n"))
+        .collect();
+    ensure!(
+        leaked.is_empty(),
+        "the $AUTH token reached the console: {leaked:?}"
+    );
     ensure!(
         served_ok(&s.nginx, "/node-7/tok3n/os.json") && served_ok(&s.nginx, "/node-7/tok3n/os.zip"),
         "nginx: {:?}",

@@ -22,6 +22,21 @@ pub(crate) enum Fault {
         /// The full body the headers announce.
         body: Vec<u8>,
     },
+    /// Answer `200` with `Content-Length: body.len()`, send the first `sent` bytes, then hold
+    /// the connection open without another byte.
+    StallBody {
+        /// The full body the headers announce.
+        body: Vec<u8>,
+        /// Bytes sent before the stall.
+        sent: usize,
+    },
+    /// Answer `200` with `Content-Length: body.len()`, then one byte of it every `every`.
+    Trickle {
+        /// The full body the headers announce.
+        body: Vec<u8>,
+        /// The pause between bytes.
+        every: Duration,
+    },
 }
 
 /// A running faulty server.
@@ -76,7 +91,33 @@ impl Drop for FaultyServer {
     }
 }
 
-fn serve(listener: &TcpListener, fault: &Fault, requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
+fn ok_headers(len: usize) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// Sends `body` one byte per `every` until it is sent, the peer goes away or `stop` is set.
+fn trickle(mut stream: TcpStream, body: &[u8], every: Duration, stop: &AtomicBool) {
+    if stream.write_all(ok_headers(body.len()).as_bytes()).is_err() {
+        return;
+    }
+    for b in body {
+        if stop.load(Ordering::SeqCst) || stream.write_all(&[*b]).is_err() {
+            return;
+        }
+        let _ = stream.flush();
+        std::thread::sleep(every);
+    }
+}
+
+fn serve(
+    listener: &TcpListener,
+    fault: &Fault,
+    requests: &Mutex<Vec<String>>,
+    stop: &Arc<AtomicBool>,
+) {
     // Stalled connections are kept here so they stay open.
     let mut held: Vec<TcpStream> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -93,13 +134,18 @@ fn serve(listener: &TcpListener, fault: &Fault, requests: &Mutex<Vec<String>>, s
                 }
                 match fault {
                     Fault::Stall => held.push(stream),
+                    Fault::StallBody { body, sent } => {
+                        let _ = stream.write_all(ok_headers(body.len()).as_bytes());
+                        let _ = stream.write_all(body.get(..*sent).unwrap_or(body));
+                        let _ = stream.flush();
+                        held.push(stream);
+                    }
+                    Fault::Trickle { body, every } => {
+                        let (body, every, stop) = (body.clone(), *every, stop.clone());
+                        std::thread::spawn(move || trickle(stream, &body, every, &stop));
+                    }
                     Fault::Truncate { body } => {
-                        let headers = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
-                             Content-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        );
-                        let _ = stream.write_all(headers.as_bytes());
+                        let _ = stream.write_all(ok_headers(body.len()).as_bytes());
                         let _ = stream.write_all(&body[..body.len() / 2]);
                         let _ = stream.flush();
                         let _ = stream.shutdown(std::net::Shutdown::Both);

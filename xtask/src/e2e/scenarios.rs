@@ -95,8 +95,18 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::stalled_server,
     },
     Scenario {
+        name: "stboot-stalled-body",
+        about: "stboot: archive stops mid-body -> left after the HTTP timeout, second mirror boots",
+        run: boot::stalled_body,
+    },
+    Scenario {
+        name: "stboot-trickle",
+        about: "stboot: archive trickles a byte every 2 s -> under the minimum rate, second mirror boots",
+        run: boot::trickling_body,
+    },
+    Scenario {
         name: "stboot-id-auth",
-        about: "stboot: $ID/$AUTH filled in, seen in nginx's access log",
+        about: "stboot: $ID/$AUTH filled in, seen in nginx's access log, $AUTH never on the console",
         run: boot::id_auth,
     },
     Scenario {
