@@ -249,6 +249,19 @@ pub fn parse_certificate_pems(bytes: &[u8]) -> Result<Vec<Vec<u8>>, RootsError> 
     Ok(ders)
 }
 
+/// Is a certificate (of any key type: TLS roots are often ECDSA or RSA) inside its validity
+/// window at `now`? `Ok(name)` when it is, with the name an operator knows it by; `Err` with the
+/// reason (unparsable, expired, not yet valid) naming it. For `tls_roots.pem`, whose
+/// certificates the reference's Go verifier uses only while they are valid.
+pub fn certificate_valid_at(der: &[u8], now: UnixTime) -> Result<String, String> {
+    let facts = CertFacts::from_der(der)?;
+    let name = facts.display_name();
+    facts
+        .validity_at(now)
+        .map(|()| name.clone())
+        .map_err(|v| format!("{name}: {v}"))
+}
+
 impl SigningRoots {
     /// Parse `ospkg_signing_root.pem`: one or more Ed25519 certificates.
     pub fn from_pem(bytes: &[u8]) -> Result<Self, RootsError> {

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::io::{self, Read as _, Write};
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -181,18 +180,9 @@ impl HttpTransport {
     /// A transport that trusts exactly `tls_roots` (DER certificates) for HTTPS. Connecting,
     /// the response headers, and every read of the body each get `http_timeout`.
     pub fn new(tls_roots: &[Vec<u8>], http_timeout: Duration) -> Self {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-        let roots: Vec<Certificate<'static>> = tls_roots
-            .iter()
-            .map(|der| Certificate::from_der(der).to_owned())
-            .collect();
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(RootCerts::Specific(Arc::new(roots)))
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+        use ureq::unversioned::resolver::DefaultResolver;
+        use ureq::unversioned::transport::{Connector as _, TcpConnector};
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // Redirects are followed here, in `get`, so that each is checked and logged.
             .max_redirects(0)
@@ -200,8 +190,9 @@ impl HttpTransport {
             .timeout_recv_response(Some(http_timeout))
             .timeout_per_read(Some(http_timeout))
             .user_agent(concat!("stboot-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+            .build();
+        let connector = TcpConnector::default().chain(crate::tls::PinnedTls::new(tls_roots));
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Self {
             agent,
             http_timeout,
@@ -308,7 +299,7 @@ fn classify(e: ureq::Error) -> FetchError {
     match e {
         ureq::Error::Timeout(_) => FetchError::Timeout(text),
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => FetchError::Connect(text),
-        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => FetchError::Tls(text),
+        ureq::Error::Other(inner) if inner.is::<crate::tls::TlsFailure>() => FetchError::Tls(text),
         ureq::Error::BodyStalled => FetchError::Timeout(text),
         ureq::Error::Io(io) => classify_io(&io, text),
         ureq::Error::BodyExceedsLimit(n) => FetchError::TooLarge { size: n, max: n },
@@ -319,7 +310,11 @@ fn classify(e: ureq::Error) -> FetchError {
 fn classify_io(io: &io::Error, text: String) -> FetchError {
     use io::ErrorKind::*;
     // ureq's own errors travel inside io::Error when they happen while reading the body.
-    if let Some(ureq::Error::Timeout(t)) = io.get_ref().and_then(|e| e.downcast_ref()) {
+    let inner = io.get_ref();
+    if inner.is_some_and(|e| e.is::<crate::tls::TlsFailure>() || e.is::<rustls::Error>()) {
+        return FetchError::Tls(text);
+    }
+    if let Some(ureq::Error::Timeout(t)) = inner.and_then(|e| e.downcast_ref()) {
         return match t {
             ureq::Timeout::Global => FetchError::Deadline,
             _ => FetchError::Timeout(text),

@@ -154,9 +154,12 @@ fn load_trust(env: &dyn Env) -> Result<Trust, Failure> {
         .trust_policy_file("tls_roots.pem", MAX_ROOTS_FILE_BYTES)
         .map_err(|e| fail(format!("{dir}/tls_roots.pem: {e}")))?
     {
-        Some(bytes) => {
-            parse_certificate_pems(&bytes).map_err(|e| fail(format!("{dir}/tls_roots.pem: {e}")))?
-        }
+        Some(bytes) => usable_tls_roots(
+            &dir,
+            parse_certificate_pems(&bytes)
+                .map_err(|e| fail(format!("{dir}/tls_roots.pem: {e}")))?,
+            env.now(),
+        ),
         None => Vec::new(),
     };
     Ok(Trust {
@@ -164,6 +167,29 @@ fn load_trust(env: &dyn Env) -> Result<Trust, Failure> {
         roots,
         tls_roots,
     })
+}
+
+/// The certificates of `tls_roots.pem` that can be trusted at `now`: as the reference's Go
+/// verifier, an expired or not yet valid certificate is not used (each dropped one is logged).
+fn usable_tls_roots(dir: &str, ders: Vec<Vec<u8>>, now: UnixTime) -> Vec<Vec<u8>> {
+    let total = ders.len();
+    let usable: Vec<Vec<u8>> = ders
+        .into_iter()
+        .enumerate()
+        .filter_map(
+            |(i, der)| match st_verify::certificate_valid_at(&der, now) {
+                Ok(_) => Some(der),
+                Err(e) => {
+                    log::warn!("{dir}/tls_roots.pem: certificate {i}: {e}; not trusted");
+                    None
+                }
+            },
+        )
+        .collect();
+    if usable.is_empty() {
+        log::error!("{dir}/tls_roots.pem: none of its {total} certificate(s) is valid now ({now})");
+    }
+    usable
 }
 
 /// The host config by the reference's precedence: initramfs file, else EFI variable, else the
@@ -279,7 +305,11 @@ fn try_url(
 ) -> Result<Ready, String> {
     let shown = red.url(url);
     if url.scheme() == "https" && trust.tls_roots.is_empty() {
-        return Err("https URL but the trust policy has no tls_roots.pem".into());
+        return Err(
+            "https URL but the trust policy has no usable TLS root (tls_roots.pem missing, or \
+             none of its certificates valid now)"
+                .into(),
+        );
     }
     if url.scheme() == "http" {
         log::warn!("{shown}: plain HTTP; signatures protect the package, not its privacy");
@@ -307,7 +337,7 @@ fn try_url(
     let zip_shown = red.url(&zip_url);
     if zip_url.scheme() == "https" && trust.tls_roots.is_empty() {
         return Err(format!(
-            "{zip_shown}: https URL but the trust policy has no tls_roots.pem"
+            "{zip_shown}: https URL but the trust policy has no usable TLS root (tls_roots.pem)"
         ));
     }
     log::info!("fetching archive {zip_shown}");

@@ -8,6 +8,7 @@
 //!
 //! * [`flow`]: the boot flow over an [`flow::Env`] (effects), testable with a fake.
 //! * [`fetch`]: HTTP(S) with pinned roots, size caps, retries, deadline.
+//! * [`tls`]: rustls trusting exactly `tls_roots.pem`, by the reference's rules.
 //! * [`options`]: `stboot.<key>=<value>` options from the kernel command line.
 //! * [`platform`]: the real effects (st-host) and the final kexec; `--dry-run` support.
 
@@ -15,3 +16,4 @@ pub mod fetch;
 pub mod flow;
 pub mod options;
 pub mod platform;
+pub mod tls;

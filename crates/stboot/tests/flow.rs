@@ -84,6 +84,8 @@ struct FakeEnv {
     sleeps: Vec<Duration>,
     /// Pauses really sleep (otherwise they are only recorded).
     real_sleep: bool,
+    /// `tls_roots.pem` instead of the vectors' root.
+    tls_pem: Option<Vec<u8>>,
 }
 
 impl FakeEnv {
@@ -99,6 +101,7 @@ impl FakeEnv {
             cap: flow::MAX_ARCHIVE_BYTES,
             sleeps: Vec::new(),
             real_sleep: false,
+            tls_pem: None,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -115,7 +118,10 @@ impl FakeEnv {
 impl Env for FakeEnv {
     fn trust_policy_file(&self, name: &str, _: usize) -> Result<Option<Vec<u8>>, String> {
         if name == "tls_roots.pem" {
-            // Any certificate will do: the fake transport does no TLS.
+            // Any valid certificate will do: the fake transport does no TLS.
+            if let Some(pem) = &self.tls_pem {
+                return Ok(Some(pem.clone()));
+            }
             return Ok(self
                 .tls
                 .then(|| std::fs::read(vectors().join("trust/root.pem")).unwrap()));
@@ -493,7 +499,7 @@ fn https_without_tls_roots_is_refused_before_any_request() {
     let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
     env.tls = false;
     let f = flow::run(env, &opts()).err().unwrap();
-    assert!(f.attempts[0].contains("no tls_roots.pem"), "{f}");
+    assert!(f.attempts[0].contains("no usable TLS root"), "{f}");
     assert!(env.requests().is_empty());
 }
 
@@ -580,4 +586,46 @@ fn an_archive_larger_than_the_machine_can_boot_is_refused() {
     env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
     let f = flow::run(env, &opts()).err().unwrap();
     assert!(f.attempts[0].contains("over the 100-byte limit"), "{f}");
+}
+
+/// A CA certificate valid from `from` to `to` (years), as PEM.
+fn ca_pem(from: i32, to: i32) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, format!("CA {from}-{to}"));
+    p.not_before = rcgen::date_time_ymd(from, 1, 1);
+    p.not_after = rcgen::date_time_ymd(to, 1, 1);
+    p.self_signed(&key).unwrap().pem().into_bytes()
+}
+
+/// As the reference (Go checks every certificate of a chain, the root too): an expired or not
+/// yet valid certificate in tls_roots.pem is not trusted; the valid ones still are.
+#[test]
+fn expired_or_future_tls_roots_are_not_trusted() {
+    capture_logs();
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.tls_pem = Some([ca_pem(2010, 2020), ca_pem(2030, 2040)].concat());
+    let f = flow::run(env, &opts()).err().unwrap();
+    assert!(f.attempts[0].contains("no usable TLS root"), "{f}");
+    assert!(env.requests().is_empty());
+    let lines = logged();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("certificate 0: CN=CA 2010-2020") && l.contains("expired")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("certificate 1: CN=CA 2030-2040") && l.contains("not valid before")),
+        "{lines:?}"
+    );
+    // One valid root beside the expired one: HTTPS goes ahead.
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.tls_pem = Some([ca_pem(2010, 2020), ca_pem(2020, 2040)].concat());
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    flow::run(env, &opts()).unwrap();
 }

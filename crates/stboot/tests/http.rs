@@ -393,3 +393,54 @@ fn redirects_are_followed_checked_and_named() {
         Err(FetchError::Redirect(_))
     ));
 }
+
+/// A server certificate signed by a CA (not self-signed), for `names`.
+fn leaf_pki(names: &[&str]) -> Pki {
+    let mut p = pki();
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    p.server_chain = vec![cert.der().clone()];
+    p.server_key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    p
+}
+
+/// As the reference: the server's own certificate pinned alone in tls_roots.pem (its issuer
+/// not there) is accepted when the server presents exactly it and it names the host.
+#[test]
+fn a_pinned_server_certificate_is_trusted_alone_when_it_names_the_host() {
+    let p = leaf_pki(&["127.0.0.1"]);
+    let leaf = p.server_chain[0].to_vec();
+    let port = serve(Some(server_config(&p)), Behaviour::Ok(b"pinned"));
+    let url = format!("https://127.0.0.1:{port}/os.json");
+    assert_eq!(
+        get(std::slice::from_ref(&leaf), &url, 100).unwrap(),
+        b"pinned"
+    );
+
+    // Pinned, but for another name: refused.
+    let other = leaf_pki(&["ospkg.example"]);
+    let other_leaf = other.server_chain[0].to_vec();
+    let port = serve(Some(server_config(&other)), Behaviour::Ok(b"x"));
+    match get(
+        &[other_leaf],
+        &format!("https://127.0.0.1:{port}/os.json"),
+        100,
+    ) {
+        Err(FetchError::Tls(e)) => {
+            assert!(e.contains("NotValidForName") || e.contains("name"), "{e}")
+        }
+        other => panic!("expected a name mismatch, got {other:?}"),
+    }
+    // Another certificate pinned than the one presented: refused.
+    match get(&[leaf], &format!("https://127.0.0.1:{port}/os.json"), 100) {
+        Err(FetchError::Tls(_)) => {}
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+}
