@@ -706,5 +706,127 @@ pub(crate) fn build() -> Result<Built> {
             .with_flags(zip::FLAG_DATA_DESCRIPTOR | zip::FLAG_ENCRYPTED);
         cases.push(archive_case(s, &p, zip::build(&e))?);
     }
+    {
+        let s = spec(
+            "bad-crc-in-extra-file",
+            1,
+            Archive,
+            Some("boot/README"),
+            Some(
+                "accepts: only the kernel, initramfs and manifest are read, so no other CRC is checked",
+            ),
+            "A third file boot/README (neither kernel nor initramfs) whose declared CRC-32 is wrong. Signed properly. stmgr and stboot both inflate every entry.",
+        );
+        let mut e = standard_entries(s.name)?;
+        let mut extra = Entry::deflated("boot/README", b"not the kernel\n");
+        extra.crc ^= 1;
+        e.insert(3, extra);
+        cases.push(archive_case(s, &p, zip::build(&e))?);
+    }
+    {
+        let s = spec(
+            "directory-deflate-trailing-junk",
+            1,
+            Archive,
+            Some("bytes after the end of the deflate stream"),
+            Some("accepts: directory entries are never read"),
+            "The boot/ directory entry is deflated: the empty stream 03 00 followed by 4 junk bytes. Signed properly.",
+        );
+        let mut e = standard_entries(s.name)?;
+        e[0] = Entry::raw("boot/", zip::DEFLATE, 0, b"\x03\x00JUNK".to_vec(), 0, 0);
+        cases.push(archive_case(s, &p, zip::build(&e))?);
+    }
+    {
+        let s = spec(
+            "cmdline-with-nul",
+            1,
+            Archive,
+            Some("has a NUL character at byte 13"),
+            Some("accepts; kexec_file_load then fails (EINVAL), after the download"),
+            "manifest.json's cmdline is \"console=ttyS0\\u0000init=/bin/sh\": the kernel would see the line end at the NUL. Signed properly.",
+        );
+        let mut e = standard_entries(s.name)?;
+        let m = format!(
+            "{{\n  \"version\": 1,\n  \"label\": \"vector {}\",\n  \"kernel\": \"{KERNEL_PATH}\",\n  \"initramfs\": \"{INITRAMFS_PATH}\",\n  \"cmdline\": \"console=ttyS0\\u0000init=/bin/sh\"\n}}",
+            s.name
+        );
+        e[3] = Entry::deflated("manifest.json", m.as_bytes());
+        cases.push(archive_case(s, &p, zip::build(&e))?);
+    }
+    {
+        let s = spec(
+            "cmdline-too-long",
+            1,
+            Archive,
+            Some("is 2017 bytes, over the 2016 bytes kexec can pass"),
+            Some(
+                "accepts; kexec_file_load then fails (EINVAL: the x86_64 bzImage loader allows 2016 bytes)",
+            ),
+            "manifest.json's cmdline is 2017 bytes (console=ttyS0 and padding). Signed properly.",
+        );
+        let mut e = standard_entries(s.name)?;
+        let cmdline = format!("console=ttyS0 {}", "x".repeat(2017 - 14));
+        let m = format!(
+            "{{\n  \"version\": 1,\n  \"label\": \"vector {}\",\n  \"kernel\": \"{KERNEL_PATH}\",\n  \"initramfs\": \"{INITRAMFS_PATH}\",\n  \"cmdline\": \"{cmdline}\"\n}}",
+            s.name
+        );
+        e[3] = Entry::deflated("manifest.json", m.as_bytes());
+        cases.push(archive_case(s, &p, zip::build(&e))?);
+    }
+    {
+        let s = spec(
+            "entry-over-2-gib",
+            1,
+            Archive,
+            Some("2147483649 bytes uncompressed, over the 2147483648-byte limit"),
+            Some(
+                "rejects only when reading the kernel: its data ends after 32 bytes (unexpected EOF); no size limits",
+            ),
+            "The kernel entry declares 2 GiB + 1 bytes uncompressed (its data is the 32-byte kernel). Signed properly. stmgr ospkg sign refuses to sign such an archive.",
+        );
+        let mut e = standard_entries(s.name)?;
+        e[1].uncompressed_size = (2 << 30) + 1;
+        cases.push(archive_case(s, &p, zip::build(&e))?);
+    }
+    {
+        let s = spec(
+            "base64-line-breaks",
+            1,
+            Accept(1, 1),
+            None,
+            Some("accepts: Go's base64.StdEncoding skips \\r and \\n"),
+            "signer1 signs; in the descriptor the certificate and signature base64 are wrapped at 76 characters with \\r\\n.",
+        );
+        let zip = zip::build(&standard_entries(s.name)?);
+        let json = raw_descriptor(
+            vec![wrap76(&B64.encode(&p.s1.cert), "\r\n")],
+            vec![wrap76(&B64.encode(sig(&p.s1, &zip)?), "\r\n")],
+        );
+        cases.push(case(s, zip, json));
+    }
+    {
+        let s = spec(
+            "base64-with-spaces",
+            1,
+            Desc,
+            Some("not standard base64"),
+            None,
+            "signer1 signs; the certificate base64 is wrapped at 76 characters with spaces (only \\r and \\n may be skipped).",
+        );
+        let zip = zip::build(&standard_entries(s.name)?);
+        let json = raw_descriptor(
+            vec![wrap76(&B64.encode(&p.s1.cert), " ")],
+            vec![B64.encode(sig(&p.s1, &zip)?)],
+        );
+        cases.push(case(s, zip, json));
+    }
     Ok(Built { trust, cases })
+}
+
+/// `text` cut into lines of 76 characters, each followed by `sep` (as `base64 -w76` does).
+fn wrap76(text: &str, sep: &str) -> String {
+    text.as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8_lossy(c).into_owned() + sep)
+        .collect()
 }

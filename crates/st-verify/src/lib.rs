@@ -16,7 +16,9 @@
 //!    a valid Ed25519 signature over `digest`; and no earlier signature by the same *key* counted.
 //! 3. The package is accepted only when the [`Threshold`] is met.
 //! 4. Only then is the archive's structure trusted: [`st_format::archive::OsPackageLayout`]
-//!    checks the zip strictly, the manifest, kernel and initramfs, and every entry's CRC.
+//!    checks the zip strictly, the manifest, kernel and initramfs, and every entry's CRC-32 and
+//!    size (on [`verify_hashed`]'s path those of the kernel and initramfs as they are
+//!    extracted; the verdict is the same).
 //!
 //! The result is a [`VerifiedOsPackage`], which only this crate can make; a [`VerifyReport`]
 //! says for every signature whether it counted and why not.
@@ -30,7 +32,7 @@ mod report;
 mod time;
 
 pub use arrival::HashingBuffer;
-pub use cert::{RootsError, SigningRoots, Validity, parse_certificate_pems};
+pub use cert::{RootsError, SigningRoots, Validity, certificate_valid_at, parse_certificate_pems};
 pub use report::{SignatureOutcome, Signer, SkipReason, Threshold, VerifyReport};
 pub use time::UnixTime;
 
@@ -443,11 +445,14 @@ pub fn verify<R: ReadAt + Sync + ?Sized>(
 /// The acceptance path for an archive hashed as it arrived ([`HashingBuffer`]): signatures
 /// first, and the archive's structure is read only if they meet the threshold.
 ///
-/// Unlike [`verify`], this does not inflate the entries here: stboot inflates the kernel and
-/// initramfs exactly once, with [`VerifiedOsPackage::extract_kernel`] and
-/// [`VerifiedOsPackage::extract_initramfs`], which check every CRC-32 and size as the bytes go
+/// The verdict is the one [`verify`] gives, with the work split differently: every entry except
+/// the kernel and the initramfs (directories, the manifest, any other file) is inflated and
+/// checked here ([`OsPackageLayout::check_other_contents`]), while the kernel and initramfs are
+/// inflated exactly once, by [`VerifiedOsPackage::extract_kernel`] and
+/// [`VerifiedOsPackage::extract_initramfs`], which check their CRC-32 and size as the bytes go
 /// and fail before anything is handed to the kernel. (For a 256 MiB package under emulation that
-/// saves a second full pass over the initramfs.)
+/// saves a second full pass over the initramfs.) A package is bootable exactly when this and
+/// both extractions succeed, which is exactly when [`verify`] accepts it.
 pub fn verify_hashed(
     descriptor: &Descriptor,
     archive: &HashedArchive,
@@ -455,7 +460,9 @@ pub fn verify_hashed(
 ) -> Result<VerifiedOsPackage, VerifyError> {
     let digest = archive.digest();
     decide(check_policy(descriptor, &digest, policy), digest, || {
-        OsPackageLayout::check(archive.bytes(), policy.limits)
+        let layout = OsPackageLayout::check(archive.bytes(), policy.limits)?;
+        layout.check_other_contents(archive.bytes())?;
+        Ok(layout)
     })
 }
 

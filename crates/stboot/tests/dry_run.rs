@@ -57,10 +57,32 @@ fn prints_what_it_would_boot() {
 }
 
 #[test]
+fn boots_a_descriptor_with_wrapped_base64() {
+    let root = root_with("base64-line-breaks");
+    let o = run(root.path(), "policy-1");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
 fn refuses_what_does_not_verify() {
     for (case, why) in [
         ("tampered-byte", "does not verify"),
         ("zip-bomb", "compression ratio"),
+        // What stmgr ospkg verify rejects, stboot rejects: every entry's CRC is checked, junk
+        // after a deflate stream is refused, and a cmdline kexec would refuse is refused.
+        ("bad-crc-in-extra-file", "\"boot/README\": CRC-32"),
+        (
+            "directory-deflate-trailing-junk",
+            "\"boot/\": 4 bytes after the end of the deflate stream",
+        ),
+        ("cmdline-with-nul", "\"cmdline\" has a NUL character"),
+        ("cmdline-too-long", "\"cmdline\" is 2017 bytes"),
+        ("entry-over-2-gib", "over the 2147483648-byte limit"),
     ] {
         let root = root_with(case);
         let o = run(root.path(), "policy-1");

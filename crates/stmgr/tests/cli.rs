@@ -372,6 +372,42 @@ fn create_refuses_an_entry_over_2_gib() {
     assert!(!d.join("p.zip").exists());
 }
 
+/// `ospkg sign` refuses an archive stboot would reject for its structure: here an entry over
+/// the 2 GiB cap (the scenario vector `entry-over-2-gib`), named with the cap.
+#[test]
+fn sign_refuses_an_archive_stboot_would_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors");
+    std::fs::copy(v.join("cases/entry-over-2-gib/ospkg.zip"), d.join("os.zip")).unwrap();
+    std::fs::write(
+        d.join("os.json"),
+        r#"{"version":1,"os_pkg_url":"","certificates":null,"signatures":null}"#,
+    )
+    .unwrap();
+    for f in ["signer1.pem", "signer1.key.pem"] {
+        std::fs::copy(v.join("trust").join(f), d.join(f)).unwrap();
+    }
+    let o = stmgr_line(
+        d,
+        "ospkg sign --key signer1.key.pem --cert signer1.pem --ospkg os",
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("refusing to sign")
+            && err.contains(
+                "\"boot/vmlinuz\": 2147483649 bytes uncompressed, over the 2147483648-byte limit"
+            ),
+        "{err}"
+    );
+    let json = std::fs::read_to_string(d.join("os.json")).unwrap();
+    assert!(
+        json.contains("\"signatures\":null"),
+        "descriptor unchanged: {json}"
+    );
+}
+
 #[test]
 fn reference_single_dash_flags_work() {
     let dir = setup();
