@@ -124,6 +124,75 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
             kexec_times(&mut http, &url("vmlinuz")?, &url("initramfs")?, suffix, out)?;
         }
     }
+
+    // 6. stboot's memory history before kexec_file_load: the archive buffer (as large as the
+    // initramfs) is touched before the memfds are filled and freed just before the load. Then
+    // the same with part of the freed memory taken again (a "ballast" held across the load).
+    if huge(true) {
+        for (suffix, ballast_div) in [("_after_free", 0usize), ("_after_free_ballast", 4)] {
+            kexec_after_free(
+                &mut http,
+                &url("vmlinuz")?,
+                &url("initramfs")?,
+                suffix,
+                ballast_div,
+                out,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn meminfo(keys: &[&str]) -> String {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    keys.iter()
+        .filter_map(|k| {
+            let line = text.lines().find(|l| l.starts_with(&format!("{k}:")))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(format!("{k}={}M", kib / 1024))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// kexec_file_load after a buffer the size of the initramfs was touched before the memfds were
+/// filled and freed just before the load (stboot's order: archive, extraction, free, load);
+/// with `ballast_div` > 0, 1/`ballast_div` of it is touched again after the free and held.
+fn kexec_after_free(
+    http: &mut HttpTransport,
+    kernel_url: &url::Url,
+    initramfs_url: &url::Url,
+    suffix: &str,
+    ballast_div: usize,
+    out: &mut String,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut raw: Vec<u8> = Vec::new();
+    http.get(initramfs_url, u64::MAX, deadline, &mut raw)
+        .map_err(|e| e.to_string())?;
+    let mut kernel = MemSink(st_host::kexec::Memfd::named(c"k2").map_err(|e| e.to_string())?);
+    http.get(kernel_url, u64::MAX, deadline, &mut kernel)
+        .map_err(|e| e.to_string())?;
+    let mut initramfs = st_host::kexec::Memfd::named(c"i2").map_err(|e| e.to_string())?;
+    initramfs.write_all(&raw).map_err(|e| e.to_string())?;
+    let len = raw.len();
+    drop(raw);
+    let ballast: Vec<u8> = if ballast_div > 0 {
+        vec![1u8; len / ballast_div]
+    } else {
+        Vec::new()
+    };
+    let before = meminfo(&["MemFree", "ShmemHugePages", "AnonPages"]);
+    let t = Instant::now();
+    st_host::kexec::load(&kernel.0, Some(&initramfs), "console=ttyS0")
+        .map_err(|e| e.to_string())?;
+    out.push_str(&format!(
+        " kexec_load{suffix}={:.3} ballast{suffix}={}M mem{suffix}={before}",
+        secs(t),
+        ballast.len() >> 20
+    ));
+    st_host::kexec::unload().map_err(|e| e.to_string())?;
+    drop(ballast);
     Ok(())
 }
 
