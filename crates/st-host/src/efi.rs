@@ -9,12 +9,12 @@
 //!   with `EPERM` until the flag is cleared with `FS_IOC_SETFLAGS`;
 //! - a write must be a single `write(2)` call of attributes and data together.
 
-use std::ffi::CString;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::IFlags;
 
 /// Vendor GUID of the System Transparency variables (`STHostConfig`, `STHostName`,
 /// `STHostKey`).
@@ -32,8 +32,6 @@ pub const ATTR_NV_BS_RT: u32 = ATTR_NON_VOLATILE | ATTR_BOOTSERVICE_ACCESS | ATT
 /// Largest variable file (attributes + data) read or written.
 pub const MAX_VARIABLE_BYTES: usize = 64 * 1024;
 
-/// `FS_IMMUTABLE_FL` from `<linux/fs.h>`.
-const FS_IMMUTABLE_FL: libc::c_int = 0x10;
 /// `EFIVARFS_MAGIC` from `<linux/magic.h>`.
 const EFIVARFS_MAGIC: u32 = 0xde5e_81e4;
 
@@ -185,20 +183,20 @@ impl Efivarfs {
         buf.extend_from_slice(data);
 
         clear_immutable(&path)?;
-        let file = open_raw(
-            &path,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
-            "opening",
-        )?;
+        // No O_TRUNC (efivarfs ignores truncation; a regular file is truncated after the write).
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|source| io_err("opening", &path, source))?;
+        // One write(2) call: efivarfs takes attributes and data together or not at all.
         let written = loop {
-            // SAFETY: `buf` is a valid readable buffer of `buf.len()` bytes and the fd is open.
-            let n = unsafe { libc::write(file.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-            if n >= 0 {
-                break usize::try_from(n).unwrap_or(0);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(io_err("writing", &path, err));
+            match file.write(&buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("writing", &path, e)),
             }
         };
         if written != buf.len() {
@@ -255,40 +253,20 @@ fn io_err(op: &'static str, path: &Path, source: io::Error) -> EfiError {
     }
 }
 
-fn open_raw(path: &Path, flags: libc::c_int, op: &'static str) -> Result<File, EfiError> {
-    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        io_err(
-            op,
-            path,
-            io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
-        )
-    })?;
-    // SAFETY: `c_path` is a valid NUL-terminated path; the mode argument is read only with
-    // O_CREAT.
-    let fd = unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) };
-    if fd < 0 {
-        return Err(io_err(op, path, io::Error::last_os_error()));
-    }
-    // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
-    Ok(unsafe { File::from_raw_fd(fd) })
-}
-
 /// Clears `FS_IMMUTABLE_FL` on `path` if set. Returns `false` when the file does not exist.
 /// Filesystems without inode flags (`ENOTTY`, `EOPNOTSUPP`, `EINVAL`) count as "no flags".
 fn clear_immutable(path: &Path) -> Result<bool, EfiError> {
-    let file = match open_raw(path, libc::O_RDONLY | libc::O_CLOEXEC, "opening") {
+    let file = match File::open(path) {
         Ok(file) => file,
-        Err(EfiError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            return Ok(false);
-        }
-        Err(err) => return Err(err),
+        Err(source) if source.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(io_err("opening", path, source)),
     };
     let Some(flags) = get_flags(&file).map_err(|e| io_err("reading inode flags of", path, e))?
     else {
         return Ok(true);
     };
-    if flags & FS_IMMUTABLE_FL != 0 {
-        set_flags(&file, flags & !FS_IMMUTABLE_FL)
+    if flags.contains(IFlags::IMMUTABLE) {
+        set_flags(&file, flags - IFlags::IMMUTABLE)
             .map_err(|e| io_err("clearing the immutable flag of", path, e))?;
     }
     Ok(true)
@@ -302,42 +280,28 @@ fn no_flags_support(err: &io::Error) -> bool {
 }
 
 /// `FS_IOC_GETFLAGS`; `None` when the filesystem has no inode flags.
-fn get_flags(file: &File) -> io::Result<Option<libc::c_int>> {
-    // The kernel reads and writes an `int` despite the `long` in the ioctl number.
-    let mut flags: libc::c_int = 0;
-    // SAFETY: FS_IOC_GETFLAGS writes one int through the pointer, which points to `flags`.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
-    if rc == 0 {
-        return Ok(Some(flags));
-    }
-    let err = io::Error::last_os_error();
-    if no_flags_support(&err) {
-        Ok(None)
-    } else {
-        Err(err)
+fn get_flags(file: &File) -> io::Result<Option<IFlags>> {
+    match rustix::fs::ioctl_getflags(file) {
+        Ok(flags) => Ok(Some(flags)),
+        Err(e) => {
+            let err = io::Error::from(e);
+            if no_flags_support(&err) {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
     }
 }
 
 /// `FS_IOC_SETFLAGS`.
-fn set_flags(file: &File, flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: FS_IOC_SETFLAGS reads one int through the pointer, which points to `flags`.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+fn set_flags(file: &File, flags: IFlags) -> io::Result<()> {
+    rustix::fs::ioctl_setflags(file, flags).map_err(io::Error::from)
 }
 
 fn is_efivarfs(file: &File) -> bool {
-    // SAFETY: an all-zero statfs is a valid value of this plain C struct.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid, writable statfs and the fd is open.
-    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
-    // f_type's integer type differs between libcs; compare as u32 (magic numbers are 32-bit).
-    #[allow(clippy::unnecessary_cast)]
-    let magic = st.f_type as u32;
-    rc == 0 && magic == EFIVARFS_MAGIC
+    // f_type is a signed word; magic numbers are 32-bit: compare the low 32 bits.
+    rustix::fs::fstatfs(file).is_ok_and(|st| st.f_type as u32 == EFIVARFS_MAGIC)
 }
 
 /// Sets or clears `FS_IMMUTABLE_FL` on `path`, mimicking efivarfs on a filesystem with inode
@@ -349,9 +313,9 @@ fn set_immutable(path: &Path, immutable: bool) -> io::Result<bool> {
         return Ok(false);
     };
     let new = if immutable {
-        flags | FS_IMMUTABLE_FL
+        flags | IFlags::IMMUTABLE
     } else {
-        flags & !FS_IMMUTABLE_FL
+        flags - IFlags::IMMUTABLE
     };
     set_flags(&file, new)?;
     Ok(true)

@@ -8,7 +8,7 @@
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// A failed kexec step. The message says what the kernel refused and why, as far as the error
 /// number tells.
@@ -105,17 +105,16 @@ impl Memfd {
 
     /// A memfd with another name (e.g. `stboot-initramfs`).
     pub fn named(name: &CStr) -> Result<Self, KexecError> {
-        // SAFETY: `name` is a valid NUL-terminated string; memfd_create does not retain it.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(KexecError::Memfd {
+        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC).map_err(|e| {
+            KexecError::Memfd {
                 name: name.to_string_lossy().into_owned(),
-                source: io::Error::last_os_error(),
-            });
-        }
-        // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
-        let file = unsafe { File::from_raw_fd(fd) };
-        Ok(Self { file, len: 0 })
+                source: e.into(),
+            }
+        })?;
+        Ok(Self {
+            file: File::from(fd),
+            len: 0,
+        })
     }
 
     /// Bytes written so far.
@@ -243,11 +242,12 @@ fn map_load_error(source: io::Error) -> KexecError {
 /// Returns only on failure.
 pub fn execute() -> KexecError {
     crate::sys::sync();
-    // SAFETY: reboot(2) takes a plain command number; on success it does not return.
-    unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
-    KexecError::Execute {
-        source: io::Error::last_os_error(),
-    }
+    // On success reboot(2) does not return.
+    let source = match rustix::system::reboot(rustix::system::RebootCommand::Kexec) {
+        Err(e) => e.into(),
+        Ok(()) => io::Error::other("returned without starting the new kernel"),
+    };
+    KexecError::Execute { source }
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@
 //! `kexec_file_load` from memory, rebooting, and logging to the console. The pure crates
 //! (`st-format`, `st-verify`) never call into this crate; the binaries do.
 //!
-//! This is the only crate of the workspace that contains `unsafe` code; every block says why it
-//! is sound in a `// SAFETY:` comment.
+//! System calls go through `rustix` (safe wrappers, raw Linux syscalls) where it has them. What
+//! it lacks is called through `libc` in the few `unsafe` blocks of the workspace, each with a
+//! `// SAFETY:` comment saying why it is sound: `kexec_file_load`, `setsockopt` for
+//! `SO_BINDTODEVICE` and the netlink acknowledgement options, and the console logger's `write`
+//! to a file descriptor it borrows by number.
 
 pub mod efi;
 pub mod kexec;

@@ -15,10 +15,13 @@ use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::mount::MountFlags;
+use rustix::system::RebootCommand;
 
 /// Largest `/proc/cmdline` accepted (x86 allows 2 KiB; some architectures more).
 pub const MAX_CMDLINE_BYTES: u64 = 64 * 1024;
@@ -159,11 +162,14 @@ struct PseudoFs {
     fstype: &'static str,
     /// `fstype` for the kernel.
     fstype_c: &'static CStr,
-    flags: libc::c_ulong,
+    flags: MountFlags,
     data: Option<&'static CStr>,
 }
 
-const NOSUID_NODEV_NOEXEC: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+const NOSUID_NODEV_NOEXEC: MountFlags = MountFlags::NOSUID
+    .union(MountFlags::NODEV)
+    .union(MountFlags::NOEXEC);
+const NOSUID_NODEV: MountFlags = MountFlags::NOSUID.union(MountFlags::NODEV);
 
 /// Mounted in this order; a failure is an error. Mount points are created when missing.
 const REQUIRED_MOUNTS: [PseudoFs; 5] = [
@@ -188,7 +194,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         target: "dev",
         fstype: "devtmpfs",
         fstype_c: c"devtmpfs",
-        flags: libc::MS_NOSUID,
+        flags: MountFlags::NOSUID,
         data: Some(c"mode=0755"),
     },
     PseudoFs {
@@ -196,7 +202,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         target: "run",
         fstype: "tmpfs",
         fstype_c: c"tmpfs",
-        flags: libc::MS_NOSUID | libc::MS_NODEV,
+        flags: NOSUID_NODEV,
         data: Some(c"mode=0755"),
     },
     PseudoFs {
@@ -204,7 +210,7 @@ const REQUIRED_MOUNTS: [PseudoFs; 5] = [
         target: "tmp",
         fstype: "tmpfs",
         fstype_c: c"tmpfs",
-        flags: libc::MS_NOSUID | libc::MS_NODEV,
+        flags: NOSUID_NODEV,
         data: Some(c"mode=1777"),
     },
 ];
@@ -343,30 +349,15 @@ fn mount_one(fs: &PseudoFs, target: &Path) -> Result<MountOutcome, SysError> {
         return Ok(MountOutcome::AlreadyMounted);
     }
     let c_target = path_cstring(target)?;
-    let data = fs.data.map_or(std::ptr::null(), |d| d.as_ptr().cast());
-    // SAFETY: all pointers are valid NUL-terminated strings (or NULL for `data`, which mount(2)
-    // accepts) that outlive the call; mount(2) does not retain them.
-    let rc = unsafe {
-        libc::mount(
-            fs.source.as_ptr(),
-            c_target.as_ptr(),
-            fs.fstype_c.as_ptr(),
-            fs.flags,
-            data,
-        )
-    };
-    if rc == 0 {
-        return Ok(MountOutcome::Mounted);
+    match rustix::mount::mount(fs.source, &*c_target, fs.fstype_c, fs.flags, fs.data) {
+        Ok(()) => Ok(MountOutcome::Mounted),
+        Err(rustix::io::Errno::BUSY) => Ok(MountOutcome::AlreadyMounted),
+        Err(e) => Err(SysError::Mount {
+            fstype: fs.fstype,
+            target: target.to_path_buf(),
+            source: e.into(),
+        }),
     }
-    let source = io::Error::last_os_error();
-    if source.raw_os_error() == Some(libc::EBUSY) {
-        return Ok(MountOutcome::AlreadyMounted);
-    }
-    Err(SysError::Mount {
-        fstype: fs.fstype,
-        target: target.to_path_buf(),
-        source,
-    })
 }
 
 /// Whether `path` is a mount point: its device differs from its parent's. (Works before
@@ -406,49 +397,53 @@ pub fn setup_console() -> Result<bool, SysError> {
 
 /// [`setup_console`] with another device or file (for tests).
 pub fn setup_console_with(console: &Path) -> Result<bool, SysError> {
-    let missing: Vec<libc::c_int> = (0..=2).filter(|&fd| !fd_is_useful(fd)).collect();
+    use rustix::stdio::{dup2_stderr, dup2_stdin, dup2_stdout, stderr, stdin, stdout};
+    type Dup2 = fn(&rustix::fd::OwnedFd) -> rustix::io::Result<()>;
+    // std keeps fds 0-2 open (on /dev/null if they were closed at start), so they can be
+    // borrowed; `dup2_*` replace them in place.
+    let stdio: [(rustix::fd::BorrowedFd<'static>, Dup2); 3] = [
+        (stdin(), |fd| dup2_stdin(fd)),
+        (stdout(), |fd| dup2_stdout(fd)),
+        (stderr(), |fd| dup2_stderr(fd)),
+    ];
+    let missing: Vec<Dup2> = stdio
+        .into_iter()
+        .filter(|(fd, _)| !fd_is_useful(*fd))
+        .map(|(_, dup2)| dup2)
+        .collect();
     if missing.is_empty() {
         return Ok(false);
     }
     let c_path = path_cstring(console)?;
-    let err = |source| SysError::Console {
+    let err = |e: rustix::io::Errno| SysError::Console {
         path: console.to_path_buf(),
-        source,
+        source: e.into(),
     };
-    // SAFETY: `c_path` is a valid NUL-terminated path. No O_CLOEXEC: fds 0-2 are meant to be
-    // inherited.
-    let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY) };
-    if fd < 0 {
-        return Err(err(io::Error::last_os_error()));
+    // Close-on-exec is for this fd only: the copies dup2 makes as 0-2 are inherited.
+    let fd = rustix::fs::open(
+        &*c_path,
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err)?;
+    for dup2 in missing {
+        dup2(&fd).map_err(err)?;
     }
-    for &target in &missing {
-        if target == fd {
-            continue;
-        }
-        // SAFETY: `fd` is an fd we just opened and `target` is one of 0-2, currently closed or
-        // pointing to /dev/null; replacing it is the point. No Rust object owns fds 0-2 (std's
-        // Stdin/Stdout/Stderr use the numbers, not ownership).
-        if unsafe { libc::dup2(fd, target) } < 0 {
-            return Err(err(io::Error::last_os_error()));
-        }
-    }
-    if fd > 2 {
-        // SAFETY: `fd` was opened above, is owned by nobody else, and is not one of 0-2.
-        unsafe { libc::close(fd) };
+    // Should the console have been opened as one of 0-2 (only possible if one was closed),
+    // it is one of the new stdio fds: keep it open.
+    if rustix::fd::AsRawFd::as_raw_fd(&fd) <= 2 {
+        let _ = rustix::fd::IntoRawFd::into_raw_fd(fd);
     }
     Ok(true)
 }
 
 /// Whether `fd` is open and not `/dev/null` (character device 1:3).
-fn fd_is_useful(fd: libc::c_int) -> bool {
-    // SAFETY: an all-zero stat is a valid value of this plain C struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid, writable stat; fstat on a closed fd fails with EBADF.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+fn fd_is_useful(fd: rustix::fd::BorrowedFd<'_>) -> bool {
+    let Ok(st) = rustix::fs::fstat(fd) else {
         return false;
-    }
-    let is_chr = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
-    !(is_chr && st.st_rdev == libc::makedev(1, 3))
+    };
+    let is_chr = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice;
+    !(is_chr && st.st_rdev == rustix::fs::makedev(1, 3))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,28 +510,13 @@ pub fn load_module(path: &Path) -> Result<(), SysError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let params = c"";
-    // SAFETY: the fd is open for the duration of the call and `params` is a valid empty
-    // NUL-terminated string; finit_module reads both and retains neither.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_finit_module,
-            file.as_raw_fd(),
-            params.as_ptr(),
-            0 as libc::c_int,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
+    match rustix::system::finit_module(&file, c"", 0) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(SysError::LoadModule {
+            path: path.to_path_buf(),
+            source: e.into(),
+        }),
     }
-    let source = io::Error::last_os_error();
-    if source.raw_os_error() == Some(libc::EEXIST) {
-        return Ok(());
-    }
-    Err(SysError::LoadModule {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Where the kernel's internal shmem mount (memfds) takes its huge-page policy from.
@@ -664,17 +644,9 @@ fn is_kernel_space(c: char) -> bool {
 // Time, reboot, power-off
 // ---------------------------------------------------------------------------------------------
 
-/// Time since boot, suspend included (`CLOCK_BOOTTIME`). Zero if the clock is unavailable.
+/// Time since boot, suspend included (`CLOCK_BOOTTIME`).
 pub fn uptime() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
     let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
     let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0).min(999_999_999);
     Duration::new(secs, nanos)
@@ -682,28 +654,27 @@ pub fn uptime() -> Duration {
 
 /// Flushes all filesystem buffers (`sync(2)`).
 pub fn sync() {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    rustix::fs::sync();
 }
 
 /// Syncs and restarts the machine. Returns only on failure (e.g. not CAP_SYS_BOOT).
 pub fn reboot() -> SysError {
-    reboot_with(libc::RB_AUTOBOOT, "reboot(RB_AUTOBOOT)")
+    reboot_with(RebootCommand::Restart, "reboot(RB_AUTOBOOT)")
 }
 
 /// Syncs and powers the machine off. Returns only on failure.
 pub fn poweroff() -> SysError {
-    reboot_with(libc::RB_POWER_OFF, "reboot(RB_POWER_OFF)")
+    reboot_with(RebootCommand::PowerOff, "reboot(RB_POWER_OFF)")
 }
 
-fn reboot_with(cmd: libc::c_int, command: &'static str) -> SysError {
+fn reboot_with(cmd: RebootCommand, command: &'static str) -> SysError {
     sync();
-    // SAFETY: reboot(2) takes a plain command number; on success it does not return.
-    unsafe { libc::reboot(cmd) };
-    SysError::Reboot {
-        command,
-        source: io::Error::last_os_error(),
-    }
+    // On success reboot(2) does not return.
+    let source = match rustix::system::reboot(cmd) {
+        Err(e) => e.into(),
+        Ok(()) => io::Error::other("returned without restarting"),
+    };
+    SysError::Reboot { command, source }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,9 +43,8 @@ fn memfd_is_named_and_close_on_exec() {
     let memfd = Memfd::named(c"stboot-initramfs").unwrap();
     let link = std::fs::read_link(format!("/proc/self/fd/{}", memfd.as_raw_fd())).unwrap();
     assert_eq!(link.to_str().unwrap(), "/memfd:stboot-initramfs (deleted)");
-    // SAFETY: F_GETFD on an open fd.
-    let flags = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_GETFD) };
-    assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+    let flags = rustix::io::fcntl_getfd(&memfd).unwrap();
+    assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
 
     let kernel = Memfd::new().unwrap();
     let link = std::fs::read_link(format!("/proc/self/fd/{}", kernel.as_raw_fd())).unwrap();

@@ -46,10 +46,8 @@ fn netcfg() -> &'static Path {
 }
 
 fn check_root() {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    assert_eq!(
-        uid, 0,
+    assert!(
+        rustix::process::geteuid().is_root(),
         "the network namespace tests need root (ip netns add, veth pairs, dnsmasq)"
     );
     require_tool("ip", "iproute2");
@@ -527,9 +525,13 @@ fn nak_once_server(
     let ns_file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
     let dev = dev.to_owned();
     std::thread::spawn(move || {
-        // SAFETY: `ns_file` is an open network namespace file; setns only moves this thread.
-        let r = unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        use std::os::fd::AsFd;
+        // Moves only this thread into the peer namespace.
+        rustix::thread::move_into_link_name_space(
+            ns_file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
         let sock = std::net::UdpSocket::bind("0.0.0.0:67").unwrap();
         sock.set_broadcast(true).unwrap();
         // SAFETY: `dev` is a valid buffer of the given length.

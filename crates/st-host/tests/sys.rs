@@ -156,8 +156,7 @@ fn mount_ns() -> String {
 }
 
 fn can_unshare() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     root && Command::new("unshare")
         .args(["--mount", "--propagation", "private", "true"])
         .stderr(Stdio::null())
@@ -296,9 +295,10 @@ fn child_console() {
     assert!(sys::setup_console_with(Path::new(&console)).unwrap());
     // Now fds 1 and 2 are the "console"; a second call finds nothing to fix.
     assert!(!sys::setup_console_with(Path::new(&console)).unwrap());
-    for (fd, text) in [(1, "fd1-on-console\n"), (2, "fd2-on-console\n")] {
-        // SAFETY: writing a valid buffer to fd 1/2.
-        let n = unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
-        assert_eq!(n, text.len() as isize);
+    for (fd, text) in [
+        (rustix::stdio::stdout(), "fd1-on-console\n"),
+        (rustix::stdio::stderr(), "fd2-on-console\n"),
+    ] {
+        assert_eq!(rustix::io::write(fd, text.as_bytes()), Ok(text.len()));
     }
 }

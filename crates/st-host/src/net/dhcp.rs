@@ -14,7 +14,6 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::{DhcpConfig, Lease};
@@ -71,10 +70,9 @@ impl MsgType {
 pub(crate) fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     // GRND_INSECURE (Linux 5.6+) never blocks; GRND_NONBLOCK is the fallback for older kernels.
-    for flags in [0x0004, libc::GRND_NONBLOCK] {
-        // SAFETY: `b` is a valid writable buffer of 4 bytes.
-        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), flags) };
-        if n == 4 {
+    use rustix::rand::GetRandomFlags;
+    for flags in [GetRandomFlags::INSECURE, GetRandomFlags::NONBLOCK] {
+        if rustix::rand::getrandom(&mut b, flags) == Ok(4) {
             return u32::from_ne_bytes(b);
         }
     }
@@ -545,63 +543,25 @@ fn complete_datagram(buf: &[u8], n: usize) -> Option<&[u8]> {
 
 /// UDP socket on 0.0.0.0:68 bound to one device.
 fn client_socket(iface: &str) -> io::Result<UdpSocket> {
-    // SAFETY: plain socket(2) call with constant arguments.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let one: libc::c_int = 1;
-    for opt in [libc::SO_REUSEADDR, libc::SO_BROADCAST] {
-        // SAFETY: `one` is a valid c_int that outlives the call and its size is passed.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&raw const one).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    let name = iface.as_bytes();
-    // SAFETY: `name` is a valid buffer of the given length (the kernel copies at most IFNAMSIZ).
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let sock = UdpSocket::from(fd);
-    // std's bind needs a fresh socket, so bind through libc to keep the options above.
-    let sa = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 68u16.to_be(),
-        sin_addr: libc::in_addr { s_addr: 0 },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `sa` is a valid sockaddr_in and its size is passed.
-    let r = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&raw const sa).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(sock)
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+    let fd = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_broadcast(&fd, true)?;
+    // The kernel copies at most IFNAMSIZ bytes of the name.
+    super::setsockopt(
+        &fd,
+        libc::SOL_SOCKET,
+        libc::SO_BINDTODEVICE,
+        iface.as_bytes(),
+    )?;
+    // std's bind needs a fresh socket, so bind here to keep the options above.
+    rustix::net::bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68))?;
+    Ok(UdpSocket::from(fd))
 }
 
 /// Retransmission interval: 1 s, doubling up to 4 s (a reply lost while the link settles

@@ -1,8 +1,8 @@
 //! Network setup: links, addresses and routes over rtnetlink, DHCPv4, bonding, resolv.conf, and
 //! [`configure`], which runs the whole setup for a host config as stboot does (st-reference §5.3).
 //!
-//! Everything is hand-written on top of `libc` (no netlink or DHCP crates) to keep the static
-//! stboot binary small.
+//! Everything is hand-written on top of `rustix`'s socket calls (no netlink or DHCP crates) to
+//! keep the static stboot binary small.
 
 mod dhcp;
 mod netlink;
@@ -126,16 +126,47 @@ pub fn links() -> Result<Vec<Link>, NetError> {
     Ok(out)
 }
 
+/// The index of interface `name` (`SIOCGIFINDEX` on a throwaway socket, as `if_nametoindex`
+/// does).
 fn index_of(name: &str) -> Result<u32, NetError> {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return Err(NetError::NoSuchInterface(name.to_owned()));
-    };
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        Err(NetError::NoSuchInterface(name.to_owned()))
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let no_such = || NetError::NoSuchInterface(name.to_owned());
+    let sock = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| NetError::Op {
+        iface: name.to_owned(),
+        op: "opening a socket".to_owned(),
+        source: e.into(),
+        detail: None,
+    })?;
+    match rustix::net::netdevice::name_to_index(&sock, name) {
+        Ok(0) | Err(_) => Err(no_such()),
+        Ok(idx) => Ok(idx),
+    }
+}
+
+/// `setsockopt(2)` with a value given as its bytes, for the options rustix has no typed
+/// function for (`SO_BINDTODEVICE`, `NETLINK_EXT_ACK`, `NETLINK_CAP_ACK`).
+pub(crate) fn setsockopt(
+    fd: &std::os::fd::OwnedFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    value: &[u8],
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::socklen_t::try_from(value.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `value` is a readable buffer of `len` bytes that outlives the call; the kernel
+    // copies at most `len` bytes and keeps no pointer. The fd is open (borrowed from `fd`).
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, opt, value.as_ptr().cast(), len) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
     } else {
-        Ok(idx)
+        Ok(())
     }
 }
 

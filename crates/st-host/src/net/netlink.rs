@@ -6,7 +6,13 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::net::netlink::SocketAddrNetlink;
+use rustix::net::sockopt::{self, Timeout};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
 // Netlink header and message types (linux/netlink.h, linux/rtnetlink.h).
 pub(crate) const NLMSG_HDRLEN: usize = 16;
@@ -430,79 +436,23 @@ const NETLINK_CAP_ACK: libc::c_int = 10;
 const NETLINK_EXT_ACK: libc::c_int = 11;
 const RECV_BUF: usize = 64 * 1024;
 
-fn setsockopt_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    opt: libc::c_int,
-    val: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: `val` is a valid c_int that outlives the call and its size is passed.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            opt,
-            (&raw const val).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 impl Socket {
     /// Open and bind a rtnetlink socket with a receive timeout.
     pub(crate) fn open() -> io::Result<Self> {
-        // SAFETY: plain socket(2) call with constant arguments.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Protocol `None` is NETLINK_ROUTE (0).
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
         // Best effort: older kernels lack these; errors are then reported without detail.
-        let _ = setsockopt_int(&fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        let _ = setsockopt_int(&fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        let tv = libc::timeval {
-            tv_sec: 10,
-            tv_usec: 0,
-        };
-        // SAFETY: `tv` is a valid timeval that outlives the call and its size is passed.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const tv).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `sa` is a valid sockaddr_nl and its size is passed.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sa).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let one = 1 as libc::c_int;
+        let _ = super::setsockopt(&fd, SOL_NETLINK, NETLINK_EXT_ACK, &one.to_ne_bytes());
+        let _ = super::setsockopt(&fd, SOL_NETLINK, NETLINK_CAP_ACK, &one.to_ne_bytes());
+        sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(Duration::from_secs(10)))?;
+        // Port id 0: the kernel assigns one.
+        rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0))?;
         let seq = crate::net::dhcp::random_u32();
         Ok(Self { fd, seq })
     }
@@ -510,40 +460,25 @@ impl Socket {
     fn send(&mut self, msg: &Msg) -> io::Result<u32> {
         self.seq = self.seq.wrapping_add(1);
         let bytes = msg.finish(self.seq);
-        // SAFETY: `bytes` is a valid buffer of the given length.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        rustix::net::send(&self.fd, &bytes, SendFlags::empty())?;
         Ok(self.seq)
     }
 
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            // SAFETY: `buf` is a valid writable buffer of the given length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_TRUNC,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                if e.kind() == io::ErrorKind::WouldBlock {
+            // With MSG_TRUNC the second number is the datagram's full length.
+            let (n, full) = match rustix::net::recv(&self.fd, &mut *buf, RecvFlags::TRUNC) {
+                Ok(r) => r,
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "no reply from the kernel (netlink)",
                     ));
                 }
-                return Err(e);
-            }
-            let n = n as usize;
-            if n > buf.len() {
+                Err(e) => return Err(e.into()),
+            };
+            if full > n {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "netlink reply truncated",
