@@ -1,5 +1,6 @@
-//! stboot's own options: from the kernel command line (`stboot.<key>=<value>`) when it runs as
-//! PID 1, or from flags in `--dry-run` mode. Unknown keys are logged and ignored; bad values are
+//! stboot's own options: from the kernel command line (`stboot.<key>=<value>`, split by
+//! `st_host::sys::CmdlineOptions` with the kernel's quoting rules) when it runs as PID 1, or from
+//! flags in `--dry-run` mode. Unknown keys are logged and ignored; bad values are
 //! errors naming the key, so a typo never silently changes behaviour.
 
 use std::collections::BTreeMap;
@@ -85,36 +86,6 @@ impl fmt::Display for OptionError {
     }
 }
 
-/// Split a kernel command line into `stboot.` options (`key` -> `value`), honouring double
-/// quotes as the kernel does. Flags without `=` get an empty value.
-pub fn cmdline_options(cmdline: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut words = Vec::new();
-    for c in cmdline.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            c => word.push(c),
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    for w in words {
-        if let Some(rest) = w.strip_prefix("stboot.") {
-            let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
-            out.insert(k.to_string(), v.to_string());
-        }
-    }
-    out
-}
-
 fn seconds(key: &str, value: &str) -> Result<Duration, OptionError> {
     value
         .parse::<u64>()
@@ -194,15 +165,19 @@ impl Options {
 mod tests {
     use super::*;
 
+    /// The map as `st_host::sys::CmdlineOptions` makes it from the kernel command line (its
+    /// splitting and quoting are tested in st-host).
     #[test]
-    fn parses_the_kernel_command_line() {
-        let m = cmdline_options(
-            r#"console=ttyS0 stboot.loglevel=debug stboot.recovery=poweroff quiet stboot.flag stboot.x="a b""#,
+    fn options_from_the_command_line_map() {
+        let m = BTreeMap::from(
+            [
+                ("loglevel", "debug"),
+                ("recovery", "poweroff"),
+                ("flag", ""),
+                ("x", "a b"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        assert_eq!(m.get("loglevel").map(String::as_str), Some("debug"));
-        assert_eq!(m.get("flag").map(String::as_str), Some(""));
-        assert_eq!(m.get("x").map(String::as_str), Some("a b"));
-        assert!(!m.contains_key("console"));
         let (o, unknown) = Options::from_map(&m).unwrap();
         assert_eq!(o.log_level, log::LevelFilter::Debug);
         assert_eq!(o.recovery, Recovery::Poweroff);

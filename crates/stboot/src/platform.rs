@@ -3,7 +3,7 @@
 
 use crate::fetch::{HttpTransport, MinRate, Redactor, Transport};
 use crate::flow::{self, Env, Failure, Ready};
-use crate::options::{Options, Recovery, cmdline_options};
+use crate::options::{Options, Recovery};
 use st_format::HostConfig;
 use st_verify::UnixTime;
 use std::collections::BTreeMap;
@@ -407,7 +407,8 @@ pub fn pid1() -> ! {
     let mount_notes = st_host::sys::mount_pseudo_filesystems();
     let console = st_host::sys::setup_console();
     let cmdline = st_host::sys::kernel_cmdline().unwrap_or_default();
-    let (opts, unknown, option_error) = match Options::from_map(&cmdline_options(&cmdline)) {
+    let map = st_host::sys::CmdlineOptions::parse(&cmdline, "stboot");
+    let (opts, unknown, option_error) = match Options::from_map(&map) {
         Ok((o, u)) => (o, u, None),
         Err(e) => (Options::default(), Vec::new(), Some(e)),
     };
