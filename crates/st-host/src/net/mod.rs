@@ -170,26 +170,12 @@ pub(crate) fn setsockopt(
     }
 }
 
-fn set_link(name: &str, up: bool) -> Result<(), NetError> {
-    let idx = index_of(name)?;
-    let op = if up {
-        "setting link up"
-    } else {
-        "setting link down"
-    };
-    socket(name)?
-        .request(&netlink::set_link_flags(idx, up))
-        .map_err(|f| op_err(name, op, f))
-}
-
 /// Set the link administratively up.
 pub fn set_link_up(name: &str) -> Result<(), NetError> {
-    set_link(name, true)
-}
-
-/// Set the link administratively down.
-pub fn set_link_down(name: &str) -> Result<(), NetError> {
-    set_link(name, false)
+    let idx = index_of(name)?;
+    socket(name)?
+        .request(&netlink::set_link_flags(idx, true))
+        .map_err(|f| op_err(name, "setting link up", f))
 }
 
 fn carrier(name: &str) -> bool {
