@@ -10,9 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::boot::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, VERIFIED, image, static_host_config};
+use super::hostconfig::HostConfigJson;
 use super::ospkg::{Cpio, test_os_initramfs};
-use super::scenarios::NET_MODULES;
+use super::run::{
+    KEXEC, NET_MODULES, NOTHING_BOOTED, STBOOT_APPEND, StbootImage, TrustPolicy, VERIFIED,
+};
 use super::stboot::build_guest_probe;
 use super::{
     Ctx, Env, NginxConfig, OS_BOOTED, OsPkgSpec, accel_from_env, fresh_dir, kernel, test_mac,
@@ -138,9 +140,9 @@ fn one(ctx: &Ctx<'_>, mib: u64, memory: u32) -> Result<Row> {
     fs::rename(&pkg.json, www.join("os.json"))?;
     fs::rename(&pkg.zip, www.join("os.zip"))?;
     let nginx = ctx.nginx(&NginxConfig::http(&www))?;
-    let policy = ctx.trust_policy("trust", &[&keys.root_cert], 1, "network", None)?;
-    let hc = static_host_config(&nginx.http_url("/os.json")?);
-    let img = image(ctx, &policy, Some(&hc), &[], None)?;
+    let img = StbootImage::new(ctx, TrustPolicy::network(&keys.root_cert))
+        .host_config(&HostConfigJson::slirp().pointer(&nginx.http_url("/os.json")?))
+        .build()?;
 
     let mut cfg = ctx.vm_config(&img, STBOOT_APPEND);
     cfg.nics = vec![test_mac(1)];

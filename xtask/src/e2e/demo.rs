@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use super::boot::{self, KEXEC, NOTHING_BOOTED, STBOOT_APPEND, VERIFIED};
+use super::hostconfig::HostConfigJson;
+use super::run::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, Serve, StbootImage, VERIFIED};
 use super::{Ctx, Env, OS_BOOTED, accel_from_env, fresh_dir, kernel, marker_timeout, test_mac};
 use crate::util::{say, target_dir};
 
@@ -41,7 +42,7 @@ pub(crate) fn run() -> Result<()> {
         3,
         "making a signing root and a signer, building and signing the OS package, starting nginx (HTTPS)",
     );
-    let served = boot::serve(&ctx, "os.zip", false, "")?;
+    let served = Serve::new(&ctx).start()?;
     let url = served.nginx.https_url("/os.json")?;
     say!(
         "demo:       OS package {} + .json, served as {url}",
@@ -52,15 +53,9 @@ pub(crate) fn run() -> Result<()> {
         4,
         "building stboot (static musl binary) and the stboot image (trust policy, host config, NIC modules)",
     );
-    let policy = ctx.trust_policy(
-        "trust",
-        &[&served.keys.root_cert],
-        1,
-        "network",
-        Some(&served.pki.ca_cert),
-    )?;
-    let hc = super::dhcp_host_config(&url);
-    let image = boot::image(&ctx, &policy, Some(&hc), &[], None)?;
+    let image = StbootImage::new(&ctx, served.trust())
+        .host_config(&HostConfigJson::dhcp().pointer(&url).with_nulls())
+        .build()?;
     say!("demo:       stboot image {}", image.display());
 
     step(

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+/// The host name the DNS scenario resolves (also in the test server certificate).
+pub(crate) const DNS_NAME: &str = "ospkg.e2e.test";
+
 /// A running DNS server answering `name` with `addr` (A), no data for other types, NXDOMAIN for
 /// other names.
 pub(crate) struct FakeDns {

@@ -9,18 +9,18 @@
 //! Environment: `E2E_ACCEL=tcg|kvm` (default tcg; KVM hangs on nested hosts), `E2E_KERNEL_DIR`
 //! (an unpacked kernel .deb to use instead of downloading one).
 
-// The helper API is wider than the scenarios written so far: the stboot scenarios use the rest.
-
 mod boot;
 pub(crate) mod bootbench;
 pub(crate) mod demo;
 mod dns;
 mod faulty;
+mod hostconfig;
 mod kernel;
 mod nginx;
 mod ospkg;
 mod ovmf;
 mod qemu;
+mod run;
 mod scenarios;
 mod stboot;
 mod tls;
@@ -38,7 +38,7 @@ pub(crate) use kernel::Kernel;
 pub(crate) use nginx::{Nginx, NginxConfig};
 pub(crate) use ospkg::{OS_BOOTED, OsPkg, OsPkgSpec, SigningKeys};
 pub(crate) use qemu::{Accel, NetTopology, Vm, VmConfig, test_mac};
-pub(crate) use stboot::{StbootInitramfs, dhcp_host_config};
+pub(crate) use stboot::StbootInitramfs;
 pub(crate) use tls::TestPki;
 
 use crate::util::{say, target_dir};

@@ -209,6 +209,13 @@ impl Nginx {
         Ok(format!("http://{GUEST_HOST}:{port}{path}"))
     }
 
+    /// Whether nginx answered `GET <uri>` (path and query as sent) with 200.
+    pub(crate) fn served(&self, uri: &str) -> bool {
+        self.access_log()
+            .iter()
+            .any(|e| e.status == 200 && e.method == "GET" && e.uri == uri)
+    }
+
     /// The requests logged so far (empty if none).
     pub(crate) fn access_log(&self) -> Vec<AccessEntry> {
         let text = fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();

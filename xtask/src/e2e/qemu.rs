@@ -266,6 +266,23 @@ impl Vm {
         lock(m).lines.iter().map(|(_, l)| l.clone()).collect()
     }
 
+    /// Whether a console line so far contains `text`.
+    pub(crate) fn has_line(&self, text: &str) -> bool {
+        let (m, _) = &*self.shared;
+        lock(m).lines.iter().any(|(_, l)| l.contains(text))
+    }
+
+    /// Fails unless a console line so far contains `text` (naming the serial log).
+    pub(crate) fn ensure_line(&self, text: &str) -> Result<()> {
+        if !self.has_line(text) {
+            bail!(
+                "serial console lacks {text:?} (see {})",
+                self.serial_log.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Every console line so far with its time since QEMU start.
     pub(crate) fn timed_lines(&self) -> Vec<(Duration, String)> {
         let (m, _) = &*self.shared;

@@ -1,4 +1,27 @@
-//! The scenarios. Add one: write `fn name(ctx: &Ctx<'_>) -> Result<()>` and list it in [`ALL`].
+//! The scenarios, in run order ([`ALL`]), and the harness self-tests (no stboot).
+//!
+//! Add one: write `fn name(ctx: &Ctx<'_>) -> Result<()>` (a stboot scenario goes in `boot.rs`)
+//! and list it in [`ALL`] with its command-line name and a one-line `about`. Everything it
+//! writes goes under `ctx.dir` (`target/e2e/<name>/`, empty at the start). A stboot scenario
+//! is the builders of `run.rs` and `hostconfig.rs`, then assertions:
+//!
+//! ```text
+//! let s = Serve::new(ctx).start()?;          // keys, signed test OS (os.json/os.zip), nginx
+//! let hc = HostConfigJson::slirp()           // static 10.0.2.15/24; or ::dhcp(), ::static_ip()
+//!     .pointers(&[s.nginx.https_url("/os.json")?]);  // .dns() .identity() .bonding() ...
+//! let img = StbootImage::new(ctx, s.trust()) // or TrustPolicy::network(root).threshold(2)...
+//!     .host_config(&hc)                      // none: no host config in the image
+//!     .modules(&["bonding"])                 // beyond the NIC and kexec-digest modules
+//!     .build()?;                             // .ospkg(&descriptor): package in the image
+//! let vm = StbootRun::new(ctx, &img)         // 1 NIC, STBOOT_APPEND, -kernel/-initrd
+//!     .nics(2)
+//!     .append("stboot.rate_window=6")
+//!     .expect(Outcome::Boots)                // or Outcome::NothingBooted (20 s deadline)
+//!     .firmware(Firmware::Ovmf { vars })     // .extra_qemu([..]) for more devices
+//!     .run()?;                               // waited for the outcome and the power-off
+//! vm.ensure_line("network: bond0 10.0.2.15/24")?;
+//! ensure!(s.nginx.served("/os.zip"), "nginx: {:?}", s.nginx.access_log());
+//! ```
 
 use std::fs;
 use std::io::{Read, Write};
@@ -7,20 +30,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 
+use super::run::NET_MODULES;
 use super::{
     Ctx, Fault, FaultyServer, NetTopology, NginxConfig, OS_BOOTED, Scenario, boot, marker_timeout,
     test_mac,
 };
 use crate::util::{cmd, say, succeeds};
-
-/// Modules for networking with virtio-net NICs: the PCI transport (virtio_pci) is not a
-/// `depends=` of virtio_net, so both are named.
-pub(crate) const NET_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
-
-/// In every stboot image: SHA-256 with SHA-NI/AVX2/SSSE3 for the kernel's digest of the
-/// segments in kexec_file_load (otherwise generic C). Loads only where the CPU has SSSE3; on
-/// qemu64 stboot logs it as not for this machine.
-pub(crate) const KEXEC_DIGEST_MODULES: &[&str] = &["sha256_ssse3"];
 
 /// Every scenario, in run order.
 pub(crate) const ALL: &[Scenario] = &[

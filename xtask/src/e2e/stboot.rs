@@ -95,14 +95,3 @@ pub(crate) fn stboot_initramfs(stmgr: &Path, spec: &StbootInitramfs, out: &Path)
     c.arg("--out").arg(out);
     run(&mut c)
 }
-
-/// A host config (ST 1.x `host_configuration.json`) for DHCP with the given OS package pointer
-/// (comma-separated descriptor URLs); all ten keys present, unused ones `null`.
-pub(crate) fn dhcp_host_config(ospkg_pointer: &str) -> String {
-    format!(
-        "{{\n  \"network_mode\": \"dhcp\",\n  \"host_ip\": null,\n  \"gateway\": null,\n  \
-         \"dns\": null,\n  \"network_interfaces\": null,\n  \"ospkg_pointer\": \"{ospkg_pointer}\",\n  \
-         \"identity\": null,\n  \"authentication\": null,\n  \"bonding_mode\": null,\n  \
-         \"bond_name\": null\n}}\n"
-    )
-}

@@ -56,7 +56,7 @@ pub(crate) fn make(dir: &Path) -> Result<TestPki> {
     let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut sp = CertificateParams::new(vec![
         "localhost".to_owned(),
-        super::boot::DNS_NAME.to_owned(),
+        super::dns::DNS_NAME.to_owned(),
     ])?;
     sp.subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2))));
