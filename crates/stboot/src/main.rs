@@ -17,6 +17,9 @@ Usage on an ordinary Linux machine (same code, without network setup and kexec):
   --initramfs-root DIR   where ospkg/<name>.{json,zip} live for the initramfs fetch method
   --option KEY=VALUE     a stboot.<KEY> option, e.g. --option loglevel=debug
 
+With the network fetch method --dry-run prints the network plan (interfaces in order, static or
+DHCP, bond, DNS servers) without applying it.
+
 Exit status of --dry-run: 0 when a package verified (it prints what it would boot), 1 when
 nothing could be booted, 2 on a usage error.";
 

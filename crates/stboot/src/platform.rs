@@ -83,6 +83,14 @@ impl Env for FileEnv {
     }
     fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, String> {
         if !self.network {
+            // What PID 1 would do on this machine's links, without doing it. (Interface names
+            // come from the kernel: escaped like log lines.)
+            let plan = st_host::net::links().and_then(|links| st_host::net::plan(hc, &links));
+            let text = match plan {
+                Ok(plan) => plan.to_string(),
+                Err(e) => format!("none ({e})"),
+            };
+            println!("network plan: {}", st_host::log::escape(&text));
             return Ok("not configured (dry run: using this machine's network)".into());
         }
         if hc

@@ -135,3 +135,51 @@ fn trust_policy_errors_name_the_directory_given() {
     assert!(err.contains(&want), "{err}");
     assert!(!err.contains("/etc/trust_policy"), "{err}");
 }
+
+/// With the network fetch method the dry run prints the network plan PID 1 would apply (here a
+/// bond, so the plan does not depend on this machine's links), and applies none of it.
+#[test]
+fn prints_the_network_plan_without_applying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bond = format!("stdry{}", std::process::id() % 100_000);
+    let hc = dir.path().join("host_config.json");
+    std::fs::write(
+        &hc,
+        format!(
+            r#"{{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2",
+            "dns":["127.0.0.1","9.9.9.9"],"bonding_mode":"active-backup","bond_name":"{bond}",
+            "network_interfaces":[{{"interface_name":"eth0"}},{{"interface_name":"eth1"}}],
+            "ospkg_pointer":"http://127.0.0.1:9/ospkg.json","identity":null,"authentication":null}}"#
+        ),
+    )
+    .unwrap();
+    let tp = vectors().join("trust/policy-1");
+    let o = stboot(&[
+        "--dry-run",
+        "--trust-policy",
+        tp.to_str().unwrap(),
+        "--host-config",
+        hc.to_str().unwrap(),
+        "--option",
+        "deadline=0",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [format!(
+            "network plan: static 10.0.2.15/24 via 10.0.2.2 on {bond} (bond active-backup over \
+             eth0, eth1); dns 9.9.9.9 (ignoring 127.0.0.1 (in 127.0.0.0/8 (loopback)))"
+        )],
+        "{err}"
+    );
+    assert!(
+        err.contains("network: not configured (dry run: using this machine's network)"),
+        "{err}"
+    );
+    assert!(
+        !Path::new("/sys/class/net").join(&bond).exists(),
+        "the dry run built the bond"
+    );
+}

@@ -6,6 +6,7 @@
 
 mod dhcp;
 mod netlink;
+mod plan;
 
 use std::fmt;
 use std::io;
@@ -13,9 +14,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use st_format::host_config::{BondingMode, HostConfig, NetworkInterface, NetworkMode};
+use st_format::host_config::{BondingMode, HostConfig};
 
 use netlink::{Failure, Socket};
+pub use plan::{Addressing, BondPlan, DnsPlan, DnsServers, MAX_DNS_SERVERS, NetPlan, plan};
 
 /// A network failure. Messages name the interface and the operation, e.g.
 /// `eth0: adding 10.0.2.15/24: Operation not permitted`.
@@ -437,65 +439,6 @@ impl fmt::Display for NetSummary {
     }
 }
 
-fn fmt_mac(m: [u8; 6]) -> String {
-    let [a, b, c, d, e, g] = m;
-    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
-}
-
-/// The interfaces to try, in index order: links matching any configured entry (by MAC, or by
-/// name for entries without a MAC), or every link with a MAC when none is configured. As in
-/// the reference, when configured entries match no link at all, every link is tried.
-pub(crate) fn select_candidates(links: &[Link], configured: &[NetworkInterface]) -> Vec<String> {
-    let all = || {
-        links
-            .iter()
-            .filter(|l| l.mac.is_some())
-            .map(|l| l.name.clone())
-            .collect::<Vec<_>>()
-    };
-    if configured.is_empty() {
-        return all();
-    }
-    let matches = |l: &Link| {
-        configured.iter().any(|c| match (c.mac(), c.name()) {
-            (Some(m), _) => l.mac == Some(m.octets()),
-            (None, Some(n)) => l.name == n,
-            (None, None) => false,
-        })
-    };
-    let picked: Vec<String> = links
-        .iter()
-        .filter(|l| matches(l))
-        .map(|l| l.name.clone())
-        .collect();
-    if picked.is_empty() {
-        log::warn!("no interface matches network_interfaces; trying all interfaces");
-        return all();
-    }
-    picked
-}
-
-/// Bond members: configured names, or the link with the configured MAC for MAC-only entries.
-fn bond_slaves(links: &[Link], configured: &[NetworkInterface]) -> Result<Vec<String>, NetError> {
-    configured
-        .iter()
-        .map(|c| match (c.name(), c.mac()) {
-            (Some(n), _) => Ok(n.to_owned()),
-            (None, Some(m)) => links
-                .iter()
-                .find(|l| l.mac == Some(m.octets()))
-                .map(|l| l.name.clone())
-                .ok_or_else(|| {
-                    NetError::Config(format!(
-                        "bond member {}: no interface has this MAC address",
-                        fmt_mac(m.octets())
-                    ))
-                }),
-            (None, None) => Err(NetError::Config("bond member without name or MAC".into())),
-        })
-        .collect()
-}
-
 struct Configured {
     address: IpAddr,
     prefix: u8,
@@ -541,7 +484,11 @@ fn try_dhcp(name: &str, cfg: &DhcpConfig) -> Result<Configured, NetError> {
     })
 }
 
-fn try_candidate(name: &str, hc: &HostConfig, opts: &NetOptions) -> Result<Configured, String> {
+fn try_candidate(
+    name: &str,
+    addressing: &Addressing,
+    opts: &NetOptions,
+) -> Result<Configured, String> {
     set_link_up(name).map_err(|e| e.to_string())?;
     if !wait_for_carrier(name, opts.carrier_timeout) {
         return Err(format!(
@@ -549,113 +496,53 @@ fn try_candidate(name: &str, hc: &HostConfig, opts: &NetOptions) -> Result<Confi
             opts.carrier_timeout.as_secs_f32()
         ));
     }
-    let r = match (hc.network_mode(), hc.static_addressing()) {
-        (NetworkMode::Static, Some((cidr, gw))) => try_static(name, cidr.addr(), cidr.prefix(), gw),
-        (NetworkMode::Static, None) => Err(NetError::Config(
-            "static network mode without host_ip and gateway".to_owned(),
-        )),
-        (NetworkMode::Dhcp, _) => try_dhcp(name, &opts.dhcp),
+    let r = match *addressing {
+        Addressing::Static {
+            address,
+            prefix,
+            gateway,
+        } => try_static(name, address, prefix, gateway),
+        Addressing::Dhcp => try_dhcp(name, &opts.dhcp),
     };
     r.map_err(|e| e.to_string())
 }
 
-/// The most name servers written to resolv.conf: the resolver reads no more (`MAXNS` in glibc
-/// and musl).
-pub const MAX_DNS_SERVERS: usize = 3;
-
-/// Why `a` cannot be a name server, or `None`: IPv4 in 0/8, 127/8 (nothing listens on loopback
-/// in stboot), 224/4, 240/4 or the broadcast address; IPv6 unspecified, loopback, multicast,
-/// or an IPv4-mapped address of the above.
-fn unusable_dns(a: IpAddr) -> Option<&'static str> {
-    match a {
-        IpAddr::V4(v4) => dhcp::reserved_v4(v4),
-        IpAddr::V6(v6) if v6.is_unspecified() => Some("unspecified"),
-        IpAddr::V6(v6) if v6.is_loopback() => Some("loopback"),
-        IpAddr::V6(v6) if v6.is_multicast() => Some("multicast"),
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().and_then(dhcp::reserved_v4),
-    }
-}
-
-/// The name servers for resolv.conf: the host config's `dns` when it has entries, else the
-/// lease's. Unusable addresses ([`unusable_dns`]) and repeats are dropped with one warning,
-/// and only the first [`MAX_DNS_SERVERS`] usable ones are kept, with one info line.
-fn resolv_dns(configured: &[IpAddr], lease: &[IpAddr]) -> Vec<IpAddr> {
-    let (list, source) = if configured.is_empty() {
-        (lease, "the DHCP lease")
-    } else {
-        (configured, "the host config")
-    };
-    let mut kept = Vec::new();
-    let mut dropped = Vec::new();
-    for &a in list {
-        match unusable_dns(a) {
-            Some(why) => dropped.push(format!("{a} ({why})")),
-            None if !kept.contains(&a) => kept.push(a),
-            None => {}
-        }
-    }
-    if !dropped.is_empty() {
-        const SHOWN: usize = 4;
-        let more = dropped.len().saturating_sub(SHOWN);
-        log::warn!(
-            "ignoring {} unusable DNS server(s) from {source}: {}{}",
-            dropped.len(),
-            dropped
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        );
-    }
-    if kept.len() > MAX_DNS_SERVERS {
-        log::info!(
-            "using the first {MAX_DNS_SERVERS} of {} DNS servers from {source} (resolvers read \
-             no more)",
-            kept.len()
-        );
-        kept.truncate(MAX_DNS_SERVERS);
-    }
-    kept
-}
-
-/// Run the network setup for a host config, as stboot does: bring up `lo`; build the bond if
-/// one is configured and use only it, else try the selected interfaces in index order (see the
-/// crate docs for the rules); the first interface that gets an address and a route wins; then
-/// write resolv.conf from the config's `dns`, or from the lease's DNS servers (unusable ones
-/// dropped, at most [`MAX_DNS_SERVERS`]).
+/// Run the network setup for a host config, as stboot does: list the links, decide the
+/// [`NetPlan`] ([`plan`]: the bond if one is configured and only it, else the selected
+/// interfaces in index order), log it as `network plan: ...`, and [`apply`] it.
 pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetError> {
+    let plan = plan(hc, &links()?)?;
+    log::info!("network plan: {plan}");
+    apply(&plan, opts)
+}
+
+/// Carry out a [`NetPlan`]: bring up `lo`; build the bond, if any; try the interfaces in order,
+/// the first that gets an address and a route wins; then write resolv.conf from the config's
+/// `dns`, or from the lease's DNS servers (unusable ones dropped, at most [`MAX_DNS_SERVERS`]).
+pub fn apply(plan: &NetPlan, opts: &NetOptions) -> Result<NetSummary, NetError> {
     if let Err(e) = set_link_up("lo") {
         log::warn!("{e}");
     }
-    let all_links = links()?;
-    let candidates = match hc.bonding() {
-        Some(b) => {
-            let slaves = bond_slaves(&all_links, hc.network_interfaces())?;
-            log::info!(
-                "{}: creating bond, mode {}, members {}",
-                b.name(),
-                b.mode(),
-                slaves.join(", ")
-            );
-            create_bond(b.name(), b.mode(), &slaves)?;
-            vec![b.name().to_owned()]
-        }
-        None => select_candidates(&all_links, hc.network_interfaces()),
-    };
-    if candidates.is_empty() {
+    if plan.all_links_fallback {
+        log::warn!("no interface matches network_interfaces; trying all interfaces");
+    }
+    if let Some(b) = &plan.bond {
+        log::info!(
+            "{}: creating bond, mode {}, members {}",
+            b.name,
+            b.mode,
+            b.members.join(", ")
+        );
+        create_bond(&b.name, b.mode, &b.members)?;
+    }
+    if plan.interfaces.is_empty() {
         return Err(NetError::NoInterfaces);
     }
-    let mode = hc.network_mode().as_str();
+    let mode = plan.addressing.mode();
     let mut attempts = Vec::new();
-    for name in candidates {
+    for name in &plan.interfaces {
         log::info!("{name}: trying {mode} configuration");
-        let c = match try_candidate(&name, hc, opts) {
+        let c = match try_candidate(name, &plan.addressing, opts) {
             Ok(c) => c,
             Err(reason) => {
                 log::warn!("{reason}");
@@ -671,7 +558,18 @@ pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetEr
                 .map(|g| format!(", default route via {g}"))
                 .unwrap_or_default()
         );
-        let dns = resolv_dns(hc.dns(), &c.lease_dns);
+        let dns = match &plan.dns {
+            DnsPlan::Configured(d) => {
+                d.log("the host config");
+                d.kept.clone()
+            }
+            DnsPlan::FromLease => {
+                let d = plan::filter_dns(&c.lease_dns);
+                d.log("the DHCP lease");
+                d.kept
+            }
+            DnsPlan::Untouched => Vec::new(),
+        };
         if !dns.is_empty() {
             write_resolv_conf(&opts.resolv_conf, &dns)?;
             log::info!(
@@ -681,7 +579,7 @@ pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetEr
             );
         }
         return Ok(NetSummary {
-            interface: name,
+            interface: name.clone(),
             address: c.address,
             prefix: c.prefix,
             gateway: c.gateway,
@@ -703,7 +601,7 @@ pub fn fuzz_dhcp_reply(data: &[u8]) {
         let _ = reply.classful_note();
         if let Ok(lease) = reply.to_lease(server) {
             let dns: Vec<IpAddr> = lease.dns.iter().copied().map(IpAddr::V4).collect();
-            let _ = resolv_dns(&[], &dns);
+            let _ = plan::filter_dns(&dns).to_string();
         }
     }
 }
@@ -723,61 +621,6 @@ pub fn fuzz_netlink(data: &[u8]) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn link(name: &str, index: u32, last: u8) -> Link {
-        Link {
-            name: name.to_owned(),
-            index,
-            mac: Some([2, 0, 0, 0, 0, last]),
-        }
-    }
-
-    fn ifaces(json: &str) -> Vec<NetworkInterface> {
-        let doc = format!(
-            r#"{{"network_mode":"dhcp","host_ip":null,"gateway":null,"dns":null,
-            "network_interfaces":{json},"ospkg_pointer":"https://x.example/o.json",
-            "identity":null,"authentication":null,"bonding_mode":null,"bond_name":null}}"#
-        );
-        HostConfig::from_json(doc.as_bytes())
-            .unwrap()
-            .network_interfaces()
-            .to_vec()
-    }
-
-    #[test]
-    fn candidates_all_entries_count() {
-        let ls = [link("eth0", 2, 1), link("eth1", 3, 2), link("eth2", 4, 3)];
-        let c = ifaces(
-            r#"[{"interface_name":"x","mac_address":"02:00:00:00:00:03"},
-                {"interface_name":"y","mac_address":"02:00:00:00:00:01"}]"#,
-        );
-        assert_eq!(select_candidates(&ls, &c), ["eth0", "eth2"]);
-        let by_name = ifaces(r#"["eth1"]"#);
-        assert_eq!(select_candidates(&ls, &by_name), ["eth1"]);
-    }
-
-    #[test]
-    fn candidates_default_and_fallback() {
-        let mut ls = vec![link("eth0", 2, 1), link("eth1", 3, 2)];
-        ls.push(Link {
-            name: "sit0".into(),
-            index: 4,
-            mac: None,
-        });
-        assert_eq!(select_candidates(&ls, &[]), ["eth0", "eth1"]);
-        let none = ifaces(r#"[{"interface_name":"eth9","mac_address":"02:00:00:00:00:09"}]"#);
-        assert_eq!(select_candidates(&ls, &none), ["eth0", "eth1"]);
-    }
-
-    #[test]
-    fn bond_members_by_name_or_mac() {
-        let ls = [link("eth0", 2, 1), link("eth1", 3, 2)];
-        let c = ifaces(r#"[{"interface_name":"eth0"},{"mac_address":"02:00:00:00:00:02"}]"#);
-        assert_eq!(bond_slaves(&ls, &c).unwrap(), ["eth0", "eth1"]);
-        let bad = ifaces(r#"[{"mac_address":"02:00:00:00:00:07"}]"#);
-        let e = bond_slaves(&ls, &bad).unwrap_err().to_string();
-        assert!(e.contains("02:00:00:00:00:07"), "{e}");
-    }
 
     #[test]
     fn error_messages_name_interface_and_operation() {
@@ -839,39 +682,6 @@ mod tests {
         let e = write_resolv_conf(&dir.join("no/such/dir"), &[]).unwrap_err();
         assert!(e.to_string().starts_with("writing "), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// Unusable DNS servers (0.0.0.0, loopback, broadcast, multicast, 240/4, ::, ::1, ff00::/8)
-    /// are dropped, and at most 3 (the resolver's MAXNS) are written, the first valid ones.
-    #[test]
-    fn dns_servers_filtered_and_capped() {
-        let ips = |s: &[&str]| {
-            s.iter()
-                .map(|a| a.parse().unwrap())
-                .collect::<Vec<IpAddr>>()
-        };
-        let lease = ips(&[
-            "0.0.0.0",
-            "127.0.0.53",
-            "10.0.2.3",
-            "255.255.255.255",
-            "224.0.0.251",
-            "240.1.2.3",
-            "0.1.2.3",
-            "9.9.9.9",
-            "1.1.1.1",
-            "8.8.8.8",
-        ]);
-        assert_eq!(
-            resolv_dns(&[], &lease),
-            ips(&["10.0.2.3", "9.9.9.9", "1.1.1.1"])
-        );
-        let configured = ips(&["::", "::1", "ff02::fb", "2620:fe::fe", "9.9.9.9"]);
-        assert_eq!(
-            resolv_dns(&configured, &lease),
-            ips(&["2620:fe::fe", "9.9.9.9"])
-        );
-        assert_eq!(resolv_dns(&[], &ips(&["0.0.0.0"])), ips(&[]));
     }
 
     #[test]
