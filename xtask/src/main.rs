@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// fmt, clippy, tests (nextest if available), layering check, test-vector check, e2e hook.
+    /// fmt, clippy, rustdoc, tests (nextest if available), layering check, test-vector check, e2e.
     Test(test::TestArgs),
     /// Only the layering check (pure crates: no I/O stacks, no ambient clock).
     Layering,

@@ -9,12 +9,12 @@ use crate::{deps, layering};
 /// Flags of `cargo xtask test`.
 #[derive(Args, Debug)]
 pub(crate) struct TestArgs {
-    /// Skip `cargo fmt --check` and `cargo clippy`.
+    /// Skip `cargo fmt --check`, `cargo clippy` and the rustdoc check.
     #[arg(long)]
     no_lint: bool,
 }
 
-/// Runs fmt, clippy, the tests, the layering check, the vector check and the
+/// Runs fmt, clippy, rustdoc, the tests, the layering check, the vector check and the
 /// end-to-end hook, in that order, stopping at the first failure.
 pub(crate) fn run(args: &TestArgs) -> Result<()> {
     let mut steps = Steps::default();
@@ -27,7 +27,7 @@ pub(crate) fn run(args: &TestArgs) -> Result<()> {
     })?;
 
     if args.no_lint {
-        say!("--no-lint: skipping fmt and clippy");
+        say!("--no-lint: skipping fmt, clippy and rustdoc");
     } else {
         steps.run("fmt", || {
             crate::util::run(cargo().args(["fmt", "--all", "--", "--check"]))
@@ -42,6 +42,21 @@ pub(crate) fn run(args: &TestArgs) -> Result<()> {
                 "-D",
                 "warnings",
             ]))
+        })?;
+        // Broken intra-doc links and other rustdoc warnings, private items included (the
+        // internals are documented for the next reader too).
+        steps.run("rustdoc", || {
+            crate::util::run(
+                cargo()
+                    .args([
+                        "doc",
+                        "--workspace",
+                        "--no-deps",
+                        "--document-private-items",
+                        "--locked",
+                    ])
+                    .env("RUSTDOCFLAGS", "-D warnings"),
+            )
         })?;
     }
 

@@ -36,7 +36,8 @@ pub mod paths {
 /// Largest archive stboot downloads: the zip format without ZIP64 ends at 4 GiB.
 pub const MAX_ARCHIVE_BYTES: u64 = u32::MAX as u64;
 
-/// The effects the flow needs. [`crate::platform::Real`] does them for real; tests fake them.
+/// The effects the flow needs. [`crate::platform`]'s `FileEnv` does them for real (PID 1 and
+/// `--dry-run`); tests fake them.
 pub trait Env {
     /// A file of the trust policy directory (`trust_policy.json`, ...); `None` when absent.
     fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String>;

@@ -117,8 +117,9 @@ pub(crate) struct InspectArgs {
 pub(crate) enum OspkgCommand {
     /// Create an unsigned OS package from a kernel, an initramfs and a command line.
     ///
-    /// Writes OUT.zip (the archive: boot/<kernel>, boot/<initramfs>, manifest.json) and
-    /// OUT.json (the descriptor, no signatures yet). The same inputs always give the same bytes.
+    /// Writes OUT.zip (the archive: the kernel and initramfs under boot/ by their file names,
+    /// manifest.json) and OUT.json (the descriptor, no signatures yet). The same inputs always
+    /// give the same bytes.
     Create(CreateArgs),
     /// Sign an OS package: append a certificate and an Ed25519 signature over SHA-256(archive)
     /// to its descriptor. Refuses a second signature by the same key.

@@ -508,7 +508,7 @@ fn try_candidate(
 }
 
 /// Run the network setup for a host config, as stboot does: list the links, decide the
-/// [`NetPlan`] ([`plan`]: the bond if one is configured and only it, else the selected
+/// [`NetPlan`] ([`plan()`]: the bond if one is configured and only it, else the selected
 /// interfaces in index order), log it as `network plan: ...`, and [`apply`] it.
 pub fn configure(hc: &HostConfig, opts: &NetOptions) -> Result<NetSummary, NetError> {
     let plan = plan(hc, &links()?)?;
