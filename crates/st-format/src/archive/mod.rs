@@ -110,8 +110,9 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 
 /// Caps applied by [`ArchiveIndex::parse`]. The Go reference has none (st-reference §1.4, §11.8).
 ///
-/// The defaults fit every real OS package and `stmgr`; stboot should lower the size caps to the
-/// memory it can spare for the kernel and initramfs.
+/// The defaults fit every real OS package; stboot and `stmgr` both use them. stboot bounds its
+/// memory before this point: it refuses an archive over about 45% of `MemAvailable` before
+/// downloading it (`archive_cap` of its `flow::Env`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveLimits {
     /// Most entries. Default 1024: the reference layout has 4 entries; custom layouts add a few.
