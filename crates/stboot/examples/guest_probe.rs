@@ -125,11 +125,12 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
         }
     }
 
+    println!("probe-step: {out}");
     // 6. stboot's memory history before kexec_file_load: the archive buffer (as large as the
     // initramfs) is touched before the memfds are filled and freed just before the load. Then
     // the same with part of the freed memory taken again (a "ballast" held across the load).
     if huge(true) {
-        for (suffix, ballast_div) in [("_after_free", 0usize), ("_after_free_ballast", 4)] {
+        for (suffix, ballast_div) in [("_after_free", 0usize), ("_after_free_ballast", 8)] {
             kexec_after_free(
                 &mut http,
                 &url("vmlinuz")?,
@@ -177,20 +178,19 @@ fn kexec_after_free(
     initramfs.write_all(&raw).map_err(|e| e.to_string())?;
     let len = raw.len();
     drop(raw);
-    let ballast: Vec<u8> = if ballast_div > 0 {
-        vec![1u8; len / ballast_div]
-    } else {
-        Vec::new()
-    };
+    let ballast: Vec<u8> = vec![1u8; len.checked_div(ballast_div).unwrap_or(0)];
     let before = meminfo(&["MemFree", "ShmemHugePages", "AnonPages"]);
     let t = Instant::now();
     st_host::kexec::load(&kernel.0, Some(&initramfs), "console=ttyS0")
         .map_err(|e| e.to_string())?;
-    out.push_str(&format!(
+    let part = format!(
         " kexec_load{suffix}={:.3} ballast{suffix}={}M mem{suffix}={before}",
         secs(t),
         ballast.len() >> 20
-    ));
+    );
+    // On the console at once too: a later step may run out of memory.
+    println!("probe-step:{part}");
+    out.push_str(&part);
     st_host::kexec::unload().map_err(|e| e.to_string())?;
     drop(ballast);
     Ok(())
