@@ -140,7 +140,54 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
                 out,
             )?;
         }
+        // 7. stboot's own path, step by step: the archive hashed into a HashingBuffer, kernel
+        // and initramfs extracted from it into memfds (stored blocks through writev), the
+        // archive freed, then the load.
+        kexec_stboot_path(&mut http, &url("os.zip")?, out)?;
     }
+    Ok(())
+}
+
+fn kexec_stboot_path(
+    http: &mut HttpTransport,
+    zip: &url::Url,
+    out: &mut String,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut sink = st_verify::HashingBuffer::default();
+    http.get(zip, u64::MAX, deadline, &mut sink)
+        .map_err(|e| e.to_string())?;
+    let archive = sink.finish().map_err(|e| e.to_string())?;
+    let index = st_format::archive::ArchiveIndex::parse(
+        archive.bytes(),
+        &st_format::archive::ArchiveLimits::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let files = || index.entries().iter().filter(|e| !e.is_dir());
+    let kernel_entry = files().find(|e| e.name().contains("vmlinuz"));
+    let initramfs_entry = files().max_by_key(|e| e.uncompressed_size());
+    let (Some(k), Some(i)) = (kernel_entry, initramfs_entry) else {
+        return Err("no kernel or initramfs entry".into());
+    };
+    let mut kernel = st_host::kexec::Memfd::named(c"k3").map_err(|e| e.to_string())?;
+    let mut initramfs = st_host::kexec::Memfd::named(c"i3").map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    st_format::archive::read_entry(archive.bytes(), k, &mut kernel).map_err(|e| e.to_string())?;
+    st_format::archive::read_entry(archive.bytes(), i, &mut initramfs)
+        .map_err(|e| e.to_string())?;
+    let extract = secs(t);
+    drop(index);
+    drop(archive);
+    let before = meminfo(&["MemFree", "ShmemHugePages", "AnonPages"]);
+    let t = Instant::now();
+    st_host::kexec::load(&kernel, Some(&initramfs), "console=ttyS0").map_err(|e| e.to_string())?;
+    let part = format!(
+        " extract_stboot_path={extract:.3} kexec_load_stboot_path={:.3} mem_stboot_path={before}",
+        secs(t)
+    );
+    println!("probe-step:{part}");
+    out.push_str(&part);
+    st_host::kexec::unload().map_err(|e| e.to_string())?;
     Ok(())
 }
 

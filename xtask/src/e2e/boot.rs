@@ -201,6 +201,17 @@ fn bad_archive_first(ctx: &Ctx<'_>, s: &Served, dir: &str, archive_url: &str) ->
     slirp_image(ctx, s, &pointer)
 }
 
+/// The faulty first mirror was asked, and the good second one served the archive.
+fn second_mirror_served(s: &Served, faulty: &FaultyServer) -> Result<()> {
+    ensure!(
+        s.nginx.served("/os.zip") && !faulty.requests().is_empty(),
+        "nginx: {:?}, faulty: {:?}",
+        s.nginx.access_log(),
+        faulty.requests()
+    );
+    Ok(())
+}
+
 /// The first mirror sends the headers and part of the archive, then nothing: left after the
 /// HTTP timeout (5 s here) without a body byte, not at the overall deadline; the second boots.
 pub(crate) fn stalled_body(ctx: &Ctx<'_>) -> Result<()> {
@@ -211,13 +222,7 @@ pub(crate) fn stalled_body(ctx: &Ctx<'_>) -> Result<()> {
     let img = bad_archive_first(ctx, &s, "stall", &faulty.url("/os.zip"))?;
     let vm = StbootRun::new(ctx, &img).run()?;
     vm.ensure_line(&format!("no body bytes for 5 s after {sent} bytes"))?;
-    ensure!(
-        s.nginx.served("/os.zip") && !faulty.requests().is_empty(),
-        "nginx: {:?}, faulty: {:?}",
-        s.nginx.access_log(),
-        faulty.requests()
-    );
-    Ok(())
+    second_mirror_served(&s, &faulty)
 }
 
 /// The first mirror trickles one byte every 2 s (never silent for the HTTP timeout): left
@@ -235,13 +240,7 @@ pub(crate) fn trickling_body(ctx: &Ctx<'_>) -> Result<()> {
         .run()?;
     vm.ensure_line("too slow:")?;
     vm.ensure_line("under the minimum of 65536 bytes/s")?;
-    ensure!(
-        s.nginx.served("/os.zip") && !faulty.requests().is_empty(),
-        "nginx: {:?}, faulty: {:?}",
-        s.nginx.access_log(),
-        faulty.requests()
-    );
-    Ok(())
+    second_mirror_served(&s, &faulty)
 }
 
 /// `$ID` and `$AUTH` in the pointer are filled in from the host config; nginx sees them.
