@@ -125,7 +125,8 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
         }
     }
 
-    println!("probe-step: {out}");
+    // (not the E2E-PROBE prefix: bench-boot waits for that line)
+    println!("probe-step:{}", out.trim_start_matches("E2E-PROBE"));
     // 6. stboot's memory history before kexec_file_load: the archive buffer (as large as the
     // initramfs) is touched before the memfds are filled and freed just before the load. Then
     // the same with part of the freed memory taken again (a "ballast" held across the load).
