@@ -151,10 +151,33 @@ impl Env for FileEnv {
 
 /// `MemAvailable` from /proc/meminfo, in bytes.
 fn mem_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
+    meminfo_kib(
+        &std::fs::read_to_string("/proc/meminfo").ok()?,
+        "MemAvailable",
+    )?
+    .checked_mul(1024)
+}
+
+/// One `/proc/meminfo` field, in KiB.
+fn meminfo_kib(text: &str, key: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Where memory is, for the line before `kexec_file_load` (it needs two more copies of the
+/// images: a page shortage there shows up as a slow load).
+fn memory_summary() -> String {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    ["MemFree", "MemAvailable", "Shmem", "AnonPages"]
+        .iter()
+        .map(|k| match meminfo_kib(&text, k) {
+            Some(kib) => format!("{k} {} MiB", kib / 1024),
+            None => format!("{k} ?"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn log_ready(ready: &Ready) {
@@ -351,6 +374,7 @@ fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
     let timings = ready.timings.clone();
     // The archive is no longer needed: free it before the kernel copies the images.
     drop(ready);
+    log::info!("memory before kexec_file_load: {}", memory_summary());
     let t = Instant::now();
     if let Err(e) = st_host::kexec::load(&kernel, Some(&initramfs), manifest.cmdline()) {
         return format!("kexec load: {e}");
@@ -478,4 +502,18 @@ pub fn pid1() -> ! {
         Err(f) => log_failure(&f),
     }
     recover(&opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_fields_by_exact_name() {
+        let text = "MemTotal:        1000 kB\nMemFree:          512 kB\nShmemHugePages:  2048 kB\nShmem:  4096 kB\n";
+        assert_eq!(meminfo_kib(text, "MemFree"), Some(512));
+        assert_eq!(meminfo_kib(text, "Shmem"), Some(4096));
+        assert_eq!(meminfo_kib(text, "Mem"), None);
+        assert_eq!(meminfo_kib(text, "AnonPages"), None);
+    }
 }
