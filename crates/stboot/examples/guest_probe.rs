@@ -51,7 +51,11 @@ fn run(base: &str, out: &mut String) -> Result<(), String> {
             let t = Instant::now();
             let warm = vec![1u8; (free_mib * 8 / 10) << 20];
             drop(warm);
-            out.push_str(&format!(" warm_mib={} warm={:.3}", free_mib * 8 / 10, secs(t)));
+            out.push_str(&format!(
+                " warm_mib={} warm={:.3}",
+                free_mib * 8 / 10,
+                secs(t)
+            ));
             kexec_stboot_path(&mut http, &url("os.zip")?, "_warm", out)?;
         } else {
             kexec_stboot_path(&mut http, &url("os.zip")?, "_first", out)?;
