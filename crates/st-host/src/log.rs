@@ -114,6 +114,15 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Server-sent text for a log line or an error message: [`escape`]d and cut to `max` characters
+/// (`...` marks the cut).
+pub fn escape_cut(s: &str, max: usize) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(max).collect();
+    let cut = if chars.next().is_some() { "..." } else { "" };
+    format!("{}{cut}", escape(&head))
+}
+
 /// A [`Log`] writing one line per record to a console fd (stderr by default).
 #[derive(Debug)]
 pub struct ConsoleLogger {

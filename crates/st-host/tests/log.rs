@@ -183,3 +183,10 @@ fn lines_from_threads_do_not_interleave() {
         assert_eq!(body, first.repeat(20), "interleaved: {line}");
     }
 }
+
+#[test]
+fn escape_cut_escapes_then_marks_the_cut() {
+    assert_eq!(st_host::log::escape_cut("a\nb", 10), "a\\nb");
+    assert_eq!(st_host::log::escape_cut(&"x".repeat(300), 200).len(), 203);
+    assert_eq!(st_host::log::escape_cut("abc", 3), "abc");
+}

@@ -268,7 +268,7 @@ fn redirect_target(
     let next = current.join(location).map_err(|e| {
         FetchError::Redirect(format!(
             "bad Location {:?}: {e}",
-            redactor.text(&printable(location))
+            redactor.text(&st_host::log::escape_cut(location, 200))
         ))
     })?;
     match (current.scheme(), next.scheme()) {
@@ -282,16 +282,6 @@ fn redirect_target(
             redactor.url(&next)
         ))),
     }
-}
-
-/// A server-sent string made safe for one log line: control characters escaped, cut at 200
-/// characters.
-pub fn printable(s: &str) -> String {
-    let mut out: String = s.chars().take(200).flat_map(char::escape_default).collect();
-    if s.chars().count() > 200 {
-        out.push_str("...");
-    }
-    out
 }
 
 fn classify(e: ureq::Error) -> FetchError {
@@ -610,11 +600,5 @@ mod tests {
         // Off: nothing is ever too slow.
         let mut off = RateWindow::starting(None, t0);
         off.arrived(1, t0 + Duration::from_secs(3600)).unwrap();
-    }
-
-    #[test]
-    fn printable_escapes_and_cuts() {
-        assert_eq!(printable("a\nb\x1b"), "a\\nb\\u{1b}");
-        assert_eq!(printable(&"x".repeat(300)).len(), 203);
     }
 }

@@ -218,11 +218,7 @@ impl Options {
 
 /// Server text (option 56) made safe to show: lossy UTF-8, escaped, cut.
 fn message_text(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(MAX_MESSAGE_CHARS).collect();
-    let cut = if chars.next().is_some() { "..." } else { "" };
-    format!("{}{cut}", crate::log::escape(&head))
+    crate::log::escape_cut(&String::from_utf8_lossy(data), MAX_MESSAGE_CHARS)
 }
 
 /// The option's value, or `None` after recording its fault in `bad` (the first fault wins).
