@@ -17,7 +17,14 @@ use anyhow::{Context, Result, bail};
 use crate::util::{cargo, output, root, say};
 
 /// The crates that must stay pure.
-const PURE_CRATES: &[&str] = &["st-format", "st-verify", "st-sign", "st-image"];
+const PURE_CRATES: &[&str] = &[
+    "st-format",
+    "st-verify",
+    "st-sign",
+    "st-image",
+    "st-measure",
+    "st-tpm",
+];
 
 /// Crates that must not appear in the normal (non-build, non-dev) dependency
 /// tree of a pure crate.

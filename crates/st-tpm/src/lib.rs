@@ -1,0 +1,1 @@
+//! TPM 2.0 commands (skeleton; see issue 8).

@@ -1,0 +1,2 @@
+//! stprov (skeleton; see issue 8 section 5).
+fn main() {}
