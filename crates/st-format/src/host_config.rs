@@ -581,8 +581,18 @@ impl HostConfig {
     /// authentication, bonding_mode, bond_name, description`, unset ones as `null`. Note that
     /// `authentication` is printed in clear.
     pub fn to_json_pretty(&self) -> Vec<u8> {
+        gojson::to_pretty(&self.out())
+    }
+
+    /// The same keys as [`HostConfig::to_json_pretty`], compact (Go's `json.Marshal`): what
+    /// stprov stores in the `STHostConfig` EFI variable.
+    pub fn to_json_compact(&self) -> Vec<u8> {
+        gojson::to_compact(&self.out())
+    }
+
+    fn out(&self) -> OutHostConfig<'_> {
         let ip = |a: &IpAddr| a.to_string();
-        let out = OutHostConfig {
+        OutHostConfig {
             network_mode: self.network_mode.as_str(),
             host_ip: self.host_ip.map(|c| c.to_string()),
             gateway: self.gateway.as_ref().map(ip),
@@ -602,8 +612,7 @@ impl HostConfig {
             bonding_mode: self.bonding.as_ref().map(|b| b.mode.as_str()),
             bond_name: self.bonding.as_ref().map(|b| b.name.as_str()),
             description: self.description.as_deref(),
-        };
-        gojson::to_pretty(&out)
+        }
     }
 
     /// Static or DHCP.

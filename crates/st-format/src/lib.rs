@@ -16,6 +16,7 @@
 
 pub mod archive;
 pub mod descriptor;
+pub mod efi_varstore;
 pub mod gojson;
 pub mod host_config;
 pub mod limits;

@@ -165,6 +165,17 @@ pub struct MinRate {
     pub window: Duration,
 }
 
+/// What a successful [`HttpTransport::head`] learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headed {
+    /// `Content-Length`, if the server sent a number.
+    pub content_length: Option<u64>,
+    /// `Content-Type`, if sent.
+    pub content_type: Option<String>,
+    /// The URL that answered 200 (after redirects).
+    pub url: Url,
+}
+
 /// Redirects followed per GET before giving up.
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -215,20 +226,56 @@ impl HttpTransport {
         self
     }
 
+    /// `HEAD url`, following redirects as a GET does (each logged; HTTPS to HTTP refused):
+    /// what the server says about the resource, without its body. Any status but 200 is
+    /// [`FetchError::Status`]. (stprov checks OS package URLs with it.)
+    pub fn head(&self, url: &Url, deadline: Instant) -> Result<Headed, FetchError> {
+        let (response, from) = self.request(url, deadline, true)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(FetchError::Status(status));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(Headed {
+            content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
+            content_type: header("content-type"),
+            url: from,
+        })
+    }
+
     /// The response to `url`, following redirects (each logged; HTTPS to HTTP refused).
     fn response(
         &self,
         url: &Url,
         deadline: Instant,
     ) -> Result<(ureq::http::Response<ureq::Body>, Url), FetchError> {
+        self.request(url, deadline, false)
+    }
+
+    /// GET (or, with `head`, HEAD) `url`, following redirects.
+    fn request(
+        &self,
+        url: &Url,
+        deadline: Instant,
+        head: bool,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Url), FetchError> {
         let mut current = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let left = deadline
                 .checked_duration_since(Instant::now())
                 .ok_or(FetchError::Deadline)?;
-            let response = self
-                .agent
-                .get(current.as_str())
+            let builder = if head {
+                self.agent.head(current.as_str())
+            } else {
+                self.agent.get(current.as_str())
+            };
+            let response = builder
                 .config()
                 .timeout_global(Some(left))
                 .timeout_recv_response(Some(self.http_timeout.min(left)))
