@@ -28,13 +28,15 @@
 mod elf;
 
 pub mod cpio;
+pub mod fat;
+pub mod iso;
+pub mod pe;
+pub mod uki;
 
 use cpio::{CpioError, CpioWriter};
-use st_format::{
-    Descriptor, DescriptorError, FetchMethod, HostConfig, HostConfigError, TrustPolicy,
-    TrustPolicyError,
-};
-use st_verify::{RootsError, SigningRoots};
+use st_format::image::{effective_fetch_method, trust_files};
+use st_format::{Descriptor, DescriptorError, FetchMethod, HostConfig, HostConfigError};
+use st_verify::{TrustDir, TrustDirError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -53,19 +55,19 @@ pub const DIRECTORIES: &[&str] = &[
     "lib/modules",
 ];
 /// stboot itself.
-pub const INIT_PATH: &str = "init";
+pub const INIT_PATH: &str = st_format::image::paths::INIT;
 /// The console device node (c 5 1), so that PID 1 starts with stdio on the console.
-pub const CONSOLE_PATH: &str = "dev/console";
+pub const CONSOLE_PATH: &str = st_format::image::paths::CONSOLE;
 /// Trust policy directory inside the image.
-pub const TRUST_POLICY_DIR: &str = "etc/trust_policy";
+pub const TRUST_POLICY_DIR: &str = st_format::image::paths::TRUST_POLICY_DIR;
 /// Host config inside the image.
-pub const HOST_CONFIG_PATH: &str = "etc/host_configuration.json";
+pub const HOST_CONFIG_PATH: &str = st_format::image::paths::HOST_CONFIG;
 /// Kernel modules directory.
-pub const MODULES_DIR: &str = "lib/modules";
+pub const MODULES_DIR: &str = st_format::image::paths::MODULES_DIR;
 /// Module load order, one file name a line.
-pub const MODULES_ORDER_PATH: &str = "etc/stboot/modules.order";
+pub const MODULES_ORDER_PATH: &str = st_format::image::paths::MODULES_ORDER;
 /// OS package directory for the initramfs fetch method.
-pub const OSPKG_DIR: &str = "ospkg";
+pub const OSPKG_DIR: &str = st_format::image::paths::OSPKG_DIR;
 
 /// Output compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,15 +114,9 @@ pub enum ImageError {
     /// The stboot binary is not an ELF program.
     #[error("stboot binary: {0}")]
     Stboot(String),
-    /// `trust_policy.json` is invalid.
-    #[error("trust_policy.json: {0}")]
-    TrustPolicy(#[source] TrustPolicyError),
-    /// `ospkg_signing_root.pem` does not parse as Ed25519 signing roots.
-    #[error("ospkg_signing_root.pem: {0}")]
-    SigningRoots(#[source] RootsError),
-    /// `tls_roots.pem` holds no parsable certificate.
-    #[error("tls_roots.pem: {0}")]
-    TlsRoots(#[source] RootsError),
+    /// A file of the trust policy directory is invalid (the message names it).
+    #[error("{0}")]
+    TrustDir(#[source] TrustDirError),
     /// The host config is invalid (the message starts with "host config").
     #[error("{0}")]
     HostConfig(#[source] HostConfigError),
@@ -221,7 +217,8 @@ impl fmt::Display for Warning {
             Self::OsPackageUnused { name } => write!(
                 f,
                 "OS package {name:?} is in the image, but the trust policy fetch method is \
-                 \"network\": stboot will not use it"
+                 \"network\": stboot will not use it (without a host config in the image, a \
+                 package named \"provision\" is the provisioning fallback)"
             ),
             Self::PointerMismatch { expected, built } => write!(
                 f,
@@ -243,13 +240,6 @@ pub struct Summary {
     pub output_bytes: u64,
 }
 
-struct TrustPolicyFiles<'a> {
-    policy: TrustPolicy,
-    policy_json: &'a [u8],
-    signing_roots: &'a [u8],
-    tls_roots: Option<&'a [u8]>,
-}
-
 struct OsPackage<'a> {
     name: String,
     descriptor: &'a [u8],
@@ -261,7 +251,7 @@ struct OsPackage<'a> {
 pub struct StbootImage<'a> {
     stboot: &'a [u8],
     interpreter: Option<String>,
-    trust_policy: Option<TrustPolicyFiles<'a>>,
+    trust_policy: Option<TrustDir>,
     host_config: Option<(HostConfig, &'a [u8])>,
     modules: Vec<(String, &'a [u8])>,
     os_package: Option<OsPackage<'a>>,
@@ -300,30 +290,38 @@ impl<'a> StbootImage<'a> {
         })
     }
 
-    /// The trust policy directory's files: `trust_policy.json`, `ospkg_signing_root.pem`
-    /// (Ed25519 root certificates) and optionally `tls_roots.pem` (at least one certificate).
-    /// Required.
+    /// The trust policy directory, loaded by [`TrustDir::load`] (the one loader stboot uses
+    /// too). Required.
+    pub fn trust_dir(&mut self, dir: TrustDir) -> Result<&mut Self, ImageError> {
+        if self.trust_policy.is_some() {
+            return Err(ImageError::Repeated("trust policy"));
+        }
+        self.trust_policy = Some(dir);
+        Ok(self)
+    }
+
+    /// The trust policy directory's files given as bytes: `trust_policy.json`,
+    /// `ospkg_signing_root.pem` (Ed25519 root certificates) and optionally `tls_roots.pem` (at
+    /// least one certificate). Shorthand for [`TrustDir::load`] + [`Self::trust_dir`].
     pub fn trust_policy(
         &mut self,
-        policy_json: &'a [u8],
-        signing_roots_pem: &'a [u8],
-        tls_roots_pem: Option<&'a [u8]>,
+        policy_json: &[u8],
+        signing_roots_pem: &[u8],
+        tls_roots_pem: Option<&[u8]>,
     ) -> Result<&mut Self, ImageError> {
         if self.trust_policy.is_some() {
             return Err(ImageError::Repeated("trust policy"));
         }
-        let policy = TrustPolicy::from_json(policy_json).map_err(ImageError::TrustPolicy)?;
-        SigningRoots::from_pem(signing_roots_pem).map_err(ImageError::SigningRoots)?;
-        if let Some(tls) = tls_roots_pem {
-            st_verify::parse_certificate_pems(tls).map_err(ImageError::TlsRoots)?;
-        }
-        self.trust_policy = Some(TrustPolicyFiles {
-            policy,
-            policy_json,
-            signing_roots: signing_roots_pem,
-            tls_roots: tls_roots_pem,
-        });
-        Ok(self)
+        let dir = TrustDir::load(|name, _| {
+            Ok::<_, std::convert::Infallible>(match name {
+                trust_files::TRUST_POLICY => Some(policy_json.to_vec()),
+                trust_files::SIGNING_ROOTS => Some(signing_roots_pem.to_vec()),
+                trust_files::TLS_ROOTS => tls_roots_pem.map(<[u8]>::to_vec),
+                _ => None,
+            })
+        })
+        .map_err(ImageError::TrustDir)?;
+        self.trust_dir(dir)
     }
 
     /// The host config (`/etc/host_configuration.json`). Optional: stboot also finds it
@@ -447,15 +445,29 @@ impl<'a> StbootImage<'a> {
         let Some(tp) = &self.trust_policy else {
             return out;
         };
-        match tp.policy.fetch_method() {
+        // The host config stboot will use: the image's, or (without one) the EFI variable's
+        // or, when that is absent too, the provisioning fallback.
+        let fallback = HostConfig::provisioning_fallback();
+        let method = match &self.host_config {
+            Some((config, _)) => effective_fetch_method(tp.policy(), config),
+            None => tp.policy().fetch_method(),
+        };
+        match method {
             FetchMethod::Network => {
-                if tp.tls_roots.is_none() {
+                if tp.tls_roots_pem().is_none() {
                     out.push(Warning::NoTlsRoots);
                 }
+                let fallback_paths = fallback.initramfs_paths().ok();
                 if let Some(pkg) = &self.os_package {
-                    out.push(Warning::OsPackageUnused {
-                        name: pkg.name.clone(),
-                    });
+                    let is_fallback = self.host_config.is_none()
+                        && fallback_paths.is_some_and(|(json, _)| {
+                            json == format!("{OSPKG_DIR}/{}.json", pkg.name)
+                        });
+                    if !is_fallback {
+                        out.push(Warning::OsPackageUnused {
+                            name: pkg.name.clone(),
+                        });
+                    }
                 }
             }
             FetchMethod::Initramfs => match (&self.os_package, &self.host_config) {
@@ -492,7 +504,7 @@ impl<'a> StbootImage<'a> {
         if let Some(tp) = &self.trust_policy {
             items.push(format!("{TRUST_POLICY_DIR}/trust_policy.json"));
             items.push(format!("{TRUST_POLICY_DIR}/ospkg_signing_root.pem"));
-            if tp.tls_roots.is_some() {
+            if tp.tls_roots_pem().is_some() {
                 items.push(format!("{TRUST_POLICY_DIR}/tls_roots.pem"));
             }
         }
@@ -533,13 +545,13 @@ impl<'a> StbootImage<'a> {
         );
         items.insert(
             format!("{TRUST_POLICY_DIR}/trust_policy.json"),
-            file(0o644, Contents::Bytes(tp.policy_json)),
+            file(0o644, Contents::Bytes(tp.policy_json())),
         );
         items.insert(
             format!("{TRUST_POLICY_DIR}/ospkg_signing_root.pem"),
-            file(0o644, Contents::Bytes(tp.signing_roots)),
+            file(0o644, Contents::Bytes(tp.roots_pem())),
         );
-        if let Some(tls) = tp.tls_roots {
+        if let Some(tls) = tp.tls_roots_pem() {
             items.insert(
                 format!("{TRUST_POLICY_DIR}/tls_roots.pem"),
                 file(0o644, Contents::Bytes(tls)),
