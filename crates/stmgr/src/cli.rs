@@ -52,6 +52,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Build UEFI boot images: a unified kernel image (UKI) on the systemd EFI stub, and a
+    /// UEFI-bootable ISO.
+    Uki {
+        #[command(subcommand)]
+        command: crate::uki::UkiCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +273,16 @@ const LEGACY_FLAGS: &[(&str, &str)] = &[
     ("certOut", "cert-out"),
     ("keyOut", "key-out"),
     ("loglevel", "log-level"),
+    // stmgr uki create / to-iso
+    ("osrelease", "os-release"),
+    ("format", "format"),
+    ("force", "force"),
+    ("stub", "stub"),
+    ("sbat", "sbat"),
+    ("append-sbat", "append-sbat"),
+    ("signcert", "sign-cert"),
+    ("signkey", "sign-key"),
+    ("in", "in"),
 ];
 
 /// Rewrite the reference's single-dash flags (`-ospkg x`, `-isCA`, `-out=x`) into ours, so

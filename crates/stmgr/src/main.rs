@@ -9,6 +9,7 @@ mod files;
 mod image;
 mod keygen;
 mod ospkg;
+mod uki;
 
 use clap::Parser as _;
 use std::process::ExitCode;
@@ -57,7 +58,15 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Image { command } => match command {
             cli::ImageCommand::Initramfs(a) => image::initramfs(&a).map(|()| ExitCode::SUCCESS),
+            // A PE image (a UKI) is listed by sections, anything else as an initramfs.
+            cli::ImageCommand::Inspect(a) if uki::is_pe_file(&a.file) => {
+                uki::inspect_file(&a.file).map(|()| ExitCode::SUCCESS)
+            }
             cli::ImageCommand::Inspect(a) => image::inspect(&a).map(|()| ExitCode::SUCCESS),
+        },
+        Command::Uki { command } => match command {
+            uki::UkiCommand::Create(a) => uki::create(&a).map(|()| ExitCode::SUCCESS),
+            uki::UkiCommand::ToIso(a) => uki::to_iso(&a).map(|()| ExitCode::SUCCESS),
         },
         Command::Hostconfig {
             command: cli::CheckCommand::Check(a),

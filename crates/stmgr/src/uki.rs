@@ -1,0 +1,282 @@
+//! `stmgr uki create | to-iso` (UEFI boot images, see `st_image::uki` and `st_image::iso`) and
+//! the PE part of `stmgr image inspect`.
+
+use crate::files;
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use st_image::pe::{self, PeHeaders};
+use st_image::uki::{self, Sbat, UkiInputs};
+use std::path::{Path, PathBuf};
+
+/// Cap on the kernel and on the initramfs (a UKI is a PE image: below 4 GiB in all).
+const MAX_PART_BYTES: usize = 2 << 30;
+/// Cap on the stub, the os-release and the SBAT file.
+const MAX_SMALL_BYTES: usize = 16 << 20;
+/// Cap on a UKI read by `to-iso` or `image inspect`.
+const MAX_UKI_BYTES: usize = 4 << 30;
+
+/// `stmgr uki` subcommands.
+#[derive(Subcommand, Debug)]
+pub(crate) enum UkiCommand {
+    /// Build a unified kernel image (UKI) and/or a UEFI-bootable ISO from a kernel and an
+    /// initramfs (normally the stboot image).
+    ///
+    /// The UKI is the systemd EFI stub with the sections .osrel, .cmdline, .initrd and .linux
+    /// (and .sbat with --sbat) added, page-aligned after the stub. The ISO holds the UKI as
+    /// /EFI/BOOT/BOOTX64.EFI on a FAT32 image that its El Torito EFI entry boots. The same
+    /// inputs always give the same bytes.
+    Create(CreateArgs),
+    /// Make a UEFI-bootable ISO from a UKI (as `create --format iso` does).
+    ToIso(ToIsoArgs),
+}
+
+/// `--format` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// ISO 9660 with El Torito (OUT.iso).
+    Iso,
+    /// The UKI itself, a PE/COFF EFI application (OUT.uki).
+    Uki,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CreateArgs {
+    /// Linux kernel (bzImage with its EFI stub); goes into .linux.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kernel: PathBuf,
+    /// Initramfs (the stboot image); goes into .initrd.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/tmp/initramfs.linux_amd64.cpio"
+    )]
+    pub(crate) initramfs: PathBuf,
+    /// Kernel command line; .cmdline holds it followed by a newline. UEFI firmware or a boot
+    /// loader passing its own command line replaces it when Secure Boot is off.
+    #[arg(long, value_name = "STRING", default_value = "")]
+    pub(crate) cmdline: String,
+    /// os-release file for .osrel [default: NAME="stboot", PRETTY_NAME="System Transparency
+    /// Boot Loader", ID=stboot, BUILD_ID=rolling].
+    #[arg(long = "os-release", value_name = "FILE")]
+    pub(crate) os_release: Option<PathBuf>,
+    /// Output base name: OUT.uki and/or OUT.iso (a .uki or .iso suffix already there is
+    /// kept).
+    #[arg(long, value_name = "PATH", default_value = "stmgr")]
+    pub(crate) out: PathBuf,
+    /// Outputs to write, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "iso,uki",
+        default_value = "iso"
+    )]
+    pub(crate) format: Vec<Format>,
+    /// Replace an existing ISO (an existing UKI is always replaced, as in the Go stmgr).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// The systemd EFI stub (an unsigned PE image).
+    #[arg(long, value_name = "FILE", default_value = uki::DEBIAN_STUB_PATH)]
+    pub(crate) stub: PathBuf,
+    /// SBAT metadata (CSV) for .sbat, replacing the stub's [default: keep the stub's].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sbat: Option<PathBuf>,
+    /// With --sbat: the stub's SBAT lines followed by the file's, instead of the file's only.
+    #[arg(long, requires = "sbat")]
+    pub(crate) append_sbat: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ToIsoArgs {
+    /// The UKI (or any EFI application) to boot from the ISO.
+    #[arg(long = "in", value_name = "FILE")]
+    pub(crate) input: PathBuf,
+    /// Output ISO [default: the input without a .uki suffix, plus .iso].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `PATH` with `suffix` appended unless it already ends with it (the reference's rule).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let s = path.as_os_str().to_string_lossy();
+    if s.ends_with(suffix) {
+        path.to_path_buf()
+    } else {
+        PathBuf::from(format!("{s}{suffix}"))
+    }
+}
+
+fn read_stub(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if path == Path::new(uki::DEBIAN_STUB_PATH) {
+                bail!(
+                    "--stub {}: not found; install the Debian package systemd-boot-efi \
+                     (apt-get install systemd-boot-efi) or give the systemd EFI stub with --stub",
+                    path.display()
+                );
+            }
+            bail!("--stub {}: not found", path.display());
+        }
+        _ => files::read_capped(path, "EFI stub", MAX_SMALL_BYTES),
+    }
+}
+
+fn write_iso(efi_app: &[u8], out: &Path, force: bool) -> Result<()> {
+    if !force && out.exists() {
+        bail!("{}: already exists (--force replaces it)", out.display());
+    }
+    let iso = st_image::iso::uefi_iso(efi_app).with_context(|| format!("ISO {}", out.display()))?;
+    files::write_bytes(out, "ISO", &iso)?;
+    eprintln!("stmgr: wrote {}: {} bytes", out.display(), iso.len());
+    Ok(())
+}
+
+pub(crate) fn create(a: &CreateArgs) -> Result<()> {
+    let stub = read_stub(&a.stub)?;
+    let kernel = files::read_capped(&a.kernel, "kernel", MAX_PART_BYTES)?;
+    let initramfs = files::read_capped(&a.initramfs, "initramfs", MAX_PART_BYTES)?;
+    let os_release = a
+        .os_release
+        .as_deref()
+        .map(|p| files::read_capped(p, "os-release", MAX_SMALL_BYTES))
+        .transpose()?;
+    let sbat_bytes = a
+        .sbat
+        .as_deref()
+        .map(|p| files::read_capped(p, "SBAT file", MAX_SMALL_BYTES))
+        .transpose()?;
+    let sbat = match (&sbat_bytes, a.append_sbat) {
+        (None, _) => Sbat::Keep,
+        (Some(b), false) => Sbat::Replace(b),
+        (Some(b), true) => Sbat::Append(b),
+    };
+    let image = uki::build(
+        &stub,
+        &UkiInputs {
+            kernel: &kernel,
+            initramfs: &initramfs,
+            cmdline: &a.cmdline,
+            os_release: os_release.as_deref(),
+            sbat,
+        },
+    )
+    .with_context(|| format!("--stub {}", a.stub.display()))?;
+    if a.format.contains(&Format::Uki) {
+        let out = with_suffix(&a.out, ".uki");
+        files::write_bytes(&out, "UKI", &image)?;
+        eprintln!("stmgr: wrote {}: {} bytes", out.display(), image.len());
+    }
+    if a.format.contains(&Format::Iso) {
+        write_iso(&image, &with_suffix(&a.out, ".iso"), a.force)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn to_iso(a: &ToIsoArgs) -> Result<()> {
+    let image = files::read_capped(&a.input, "UKI", MAX_UKI_BYTES)?;
+    PeHeaders::parse(&image).with_context(|| format!("--in {}", a.input.display()))?;
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => {
+            let s = a.input.as_os_str().to_string_lossy();
+            PathBuf::from(format!("{}.iso", s.strip_suffix(".uki").unwrap_or(&s)))
+        }
+    };
+    write_iso(&image, &out, a.force)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `path` starts with the `MZ` of a PE image (unreadable: no, and the initramfs
+/// inspection reports the error).
+pub(crate) fn is_pe_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"MZ")
+}
+
+/// `stmgr image inspect FILE` for a PE image.
+pub(crate) fn inspect_file(path: &Path) -> Result<()> {
+    let bytes = files::read_capped(path, "image", MAX_UKI_BYTES)?;
+    inspect(path, &bytes)
+}
+
+/// `stmgr image inspect` of a PE image: the headers that matter for booting and every
+/// section with its RVA, size, file range and the SHA-256 of its in-memory bytes (what the
+/// systemd stub measures into PCR 11 for the UKI sections).
+pub(crate) fn inspect(path: &Path, bytes: &[u8]) -> Result<()> {
+    let h = PeHeaders::parse(bytes).with_context(|| format!("image {}", path.display()))?;
+    let kind = match h.magic {
+        pe::MAGIC_PE32_PLUS => "PE32+",
+        _ => "PE32",
+    };
+    let computed = pe::checksum(bytes, h.checksum_offset());
+    let cert = h.directory(pe::DIR_CERTIFICATE);
+    println!(
+        "{kind} machine {:#06x} subsystem {} entry {:#x} image base {:#x}",
+        h.machine, h.subsystem, h.entry_point, h.image_base
+    );
+    println!(
+        "SizeOfImage {:#x} SizeOfHeaders {:#x} SectionAlignment {:#x} FileAlignment {:#x}",
+        h.size_of_image, h.size_of_headers, h.section_alignment, h.file_alignment
+    );
+    println!(
+        "CheckSum {:#x} ({}) signature: {}",
+        h.checksum,
+        if computed == h.checksum {
+            "matches".to_owned()
+        } else {
+            format!("computed {computed:#x}")
+        },
+        if cert.size == 0 {
+            "none".to_owned()
+        } else {
+            format!(
+                "certificate table at {:#x}, {} bytes",
+                cert.address, cert.size
+            )
+        }
+    );
+    println!(
+        "{:<8} {:>10} {:>10} {:>10} {:>10}  sha256",
+        "section", "rva", "size", "offset", "raw size"
+    );
+    for s in &h.sections {
+        println!(
+            "{:<8} {:>#10x} {:>#10x} {:>#10x} {:>#10x}  {}",
+            s.name(),
+            s.virtual_address,
+            s.virtual_size,
+            s.raw_offset,
+            s.raw_size,
+            sha256_hex(&s.memory(bytes))
+        );
+    }
+    let is_uki = h.section(".linux").is_some();
+    for name in [".osrel", ".cmdline", ".uname"] {
+        if let Some(s) = h.section(name) {
+            let text = String::from_utf8_lossy(&s.memory(bytes)).into_owned();
+            println!("{name}: {:?}", text);
+        }
+    }
+    eprintln!(
+        "stmgr: {}: {kind} image, {} sections, {} bytes{}",
+        path.display(),
+        h.sections.len(),
+        bytes.len(),
+        if is_uki { ", a UKI" } else { "" }
+    );
+    Ok(())
+}
