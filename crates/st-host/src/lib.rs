@@ -2,8 +2,9 @@
 //!
 //! Everything that touches the running system lives here, behind small functions with typed
 //! errors: mounting the pseudo filesystems, loading kernel modules, configuring the network
-//! (static addresses, DHCPv4, bonding), reading EFI variables, loading a kernel with
-//! `kexec_file_load` from memory, rebooting, and logging to the console. The pure crates
+//! (static addresses, DHCPv4, bonding), reading EFI variables, sending commands to the TPM
+//! device, loading a kernel with `kexec_file_load` from memory, rebooting, and logging to the
+//! console. The pure crates
 //! (`st-format`, `st-verify`) never call into this crate; the binaries do.
 //!
 //! System calls go through `rustix` (safe wrappers, raw Linux syscalls) where it has them. What
@@ -17,3 +18,4 @@ pub mod kexec;
 pub mod log;
 pub mod net;
 pub mod sys;
+pub mod tpm;
