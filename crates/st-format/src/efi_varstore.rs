@@ -436,7 +436,7 @@ impl VarStore {
 }
 
 fn decode_name(raw: &[u8]) -> Result<String, String> {
-    if raw.len() < 2 || raw.len() % 2 != 0 || raw.len() > 2 * (MAX_NAME_UNITS + 1) {
+    if raw.len() < 2 || !raw.len().is_multiple_of(2) || raw.len() > 2 * (MAX_NAME_UNITS + 1) {
         return Err(format!(
             "NameSize {} is not a valid UTF-16 name size",
             raw.len()

@@ -19,6 +19,7 @@ pub mod descriptor;
 pub mod efi_varstore;
 pub mod gojson;
 pub mod host_config;
+pub mod image;
 pub mod limits;
 pub mod manifest;
 pub mod trust_policy;

@@ -481,6 +481,19 @@ fn warnings() {
         "only be able to fetch OS packages over plain http",
     );
     has(w[1].clone(), "stboot will not use it");
+    // The same with the package named "provision" and no host config in the image: it is the
+    // provisioning fallback stboot boots when EFI NVRAM holds no host config either.
+    let mut img = StbootImage::new(&i.stboot).unwrap();
+    img.trust_policy(POLICY_NETWORK, ROOTS, None)
+        .unwrap()
+        .os_package("provision", DESCRIPTOR, Contents::Bytes(ARCHIVE))
+        .unwrap();
+    assert_eq!(img.warnings(), [Warning::NoTlsRoots]);
+    // A host config in the image whose pointer is provision.zip forces the initramfs method
+    // (the reference's rule), so the package is used and no TLS roots are needed.
+    img.host_config(br#"{"network_mode":"dhcp","ospkg_pointer":"provision.zip"}"#)
+        .unwrap();
+    assert_eq!(img.warnings(), []);
     // A dynamically linked program (the host's /bin/true, on glibc systems).
     if let Ok(t) = std::fs::read("/bin/true") {
         let img = StbootImage::new(&t).unwrap();

@@ -55,19 +55,11 @@ fn a_signed_archive_with_a_bad_crc_fails_extraction() {
         now: UnixTime::from_secs(1_800_000_000),
         limits: &limits,
     };
-    let verified = verify_hashed(&d, &archive, &policy).expect("signatures and structure are fine");
+    let verified = verify_hashed(&d, archive, &policy).expect("signatures and structure are fine");
     let mut sink = Vec::new();
-    match verified.extract_kernel(&archive, &mut sink) {
+    match verified.extract_kernel(&mut sink) {
         Err(ArchiveError::CrcMismatch { .. }) => {}
         other => panic!("expected a CRC mismatch, got {other:?}"),
     }
-    assert_eq!(
-        verified
-            .extract_initramfs(&archive, &mut Vec::new())
-            .unwrap(),
-        6
-    );
-    // And extraction refuses an archive other than the verified one.
-    let other = HashedArchive::new(vec![0; 10]);
-    assert!(verified.extract_initramfs(&other, &mut Vec::new()).is_err());
+    assert_eq!(verified.extract_initramfs(&mut Vec::new()).unwrap(), 6);
 }

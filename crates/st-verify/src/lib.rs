@@ -20,8 +20,9 @@
 //!    size (on [`verify_hashed`]'s path those of the kernel and initramfs as they are
 //!    extracted; the verdict is the same).
 //!
-//! The result is a [`VerifiedOsPackage`], which only this crate can make; a [`VerifyReport`]
-//! says for every signature whether it counted and why not.
+//! The result is a [`Verdict`] ([`verify`]) or a [`VerifiedOsPackage`] that owns the accepted
+//! bytes ([`verify_hashed`]); only this crate can make either. A [`VerifyReport`] says for every
+//! signature whether it counted and why not.
 //!
 //! This crate does no network IO, touches no filesystem and never reads the clock: the caller
 //! passes bytes (or a [`ReadAt`] source), the roots and the time.
@@ -30,11 +31,13 @@ mod arrival;
 mod cert;
 mod report;
 mod time;
+mod trust_dir;
 
 pub use arrival::HashingBuffer;
 pub use cert::{RootsError, SigningRoots, Validity, certificate_valid_at, parse_certificate_pems};
 pub use report::{SignatureOutcome, Signer, SkipReason, Threshold, VerifyReport};
 pub use time::UnixTime;
+pub use trust_dir::{SourceError, TrustDir, TrustDirError, TrustDirErrorKind};
 
 use cert::CertFacts;
 use ring::digest::{Context, SHA256};
@@ -172,15 +175,16 @@ impl VerifyError {
     }
 }
 
-/// A package that passed every check. Only [`verify`] and [`verify_hashed`] make one.
-#[derive(Debug)]
-pub struct VerifiedOsPackage {
+/// The acceptance of an archive: the signature report, the checked layout and the digest of
+/// the bytes that were accepted. Only [`verify`] and [`verify_hashed`] make one.
+#[derive(Debug, Clone)]
+pub struct Verdict {
     report: VerifyReport,
     layout: OsPackageLayout,
     digest: ArchiveDigest,
 }
 
-impl VerifiedOsPackage {
+impl Verdict {
     /// Per-signature outcomes.
     pub fn report(&self) -> &VerifyReport {
         &self.report
@@ -193,39 +197,60 @@ impl VerifiedOsPackage {
     pub fn digest(&self) -> ArchiveDigest {
         self.digest
     }
+}
 
-    /// Stream the kernel out of `archive` (which must be the archive that was verified) into
-    /// `out`, checking its CRC-32 and size as the bytes go. On any error the bytes written so
-    /// far must be discarded, never booted.
-    pub fn extract_kernel<W: io::Write>(
-        &self,
-        archive: &HashedArchive,
-        out: &mut W,
-    ) -> Result<u64, ArchiveError> {
-        self.extract(archive, self.layout.kernel(), out)
+/// A package that passed every check, holding the very bytes that were checked, so nothing
+/// later can pair the verdict with other bytes. Only [`verify_hashed`] makes one.
+pub struct VerifiedOsPackage {
+    verdict: Verdict,
+    archive: HashedArchive,
+}
+
+impl fmt::Debug for VerifiedOsPackage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedOsPackage")
+            .field("verdict", &self.verdict)
+            .field("archive_bytes", &self.archive.bytes().len())
+            .finish()
+    }
+}
+
+impl VerifiedOsPackage {
+    /// The verdict (report, layout, digest).
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+    /// Per-signature outcomes.
+    pub fn report(&self) -> &VerifyReport {
+        &self.verdict.report
+    }
+    /// Manifest, kernel and initramfs entries of the verified archive.
+    pub fn layout(&self) -> &OsPackageLayout {
+        &self.verdict.layout
+    }
+    /// SHA-256 of the verified archive.
+    pub fn digest(&self) -> ArchiveDigest {
+        self.verdict.digest
+    }
+    /// Size of the archive in bytes.
+    pub fn archive_len(&self) -> u64 {
+        self.archive.bytes().len() as u64
+    }
+
+    /// Stream the kernel into `out`, checking its CRC-32 and size as the bytes go. On any
+    /// error the bytes written so far must be discarded, never booted.
+    pub fn extract_kernel<W: io::Write>(&self, out: &mut W) -> Result<u64, ArchiveError> {
+        st_format::archive::read_entry(self.archive.bytes(), self.verdict.layout.kernel(), out)
     }
 
     /// Like [`Self::extract_kernel`], for the initramfs.
-    pub fn extract_initramfs<W: io::Write>(
-        &self,
-        archive: &HashedArchive,
-        out: &mut W,
-    ) -> Result<u64, ArchiveError> {
-        self.extract(archive, self.layout.initramfs(), out)
+    pub fn extract_initramfs<W: io::Write>(&self, out: &mut W) -> Result<u64, ArchiveError> {
+        st_format::archive::read_entry(self.archive.bytes(), self.verdict.layout.initramfs(), out)
     }
 
-    fn extract<W: io::Write>(
-        &self,
-        archive: &HashedArchive,
-        entry: &st_format::archive::Entry,
-        out: &mut W,
-    ) -> Result<u64, ArchiveError> {
-        if archive.digest() != self.digest {
-            return Err(ArchiveError::Io(io::Error::other(
-                "extract: this is not the archive that was verified",
-            )));
-        }
-        st_format::archive::read_entry(archive.bytes(), entry, out)
+    /// Free the archive bytes (after extraction), keeping the verdict.
+    pub fn into_verdict(self) -> Verdict {
+        self.verdict
     }
 }
 
@@ -367,14 +392,14 @@ fn decide(
     report: VerifyReport,
     digest: ArchiveDigest,
     layout: impl FnOnce() -> Result<OsPackageLayout, ArchiveError>,
-) -> Result<VerifiedOsPackage, VerifyError> {
+) -> Result<Verdict, VerifyError> {
     if !report.threshold_met() {
         return Err(VerifyError::ThresholdNotMet {
             report: Box::new(report),
         });
     }
     match layout() {
-        Ok(layout) => Ok(VerifiedOsPackage {
+        Ok(layout) => Ok(Verdict {
             report,
             layout,
             digest,
@@ -429,7 +454,7 @@ pub fn verify<R: ReadAt + Sync + ?Sized>(
     archive: &R,
     policy: &Policy<'_>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<VerifiedOsPackage, VerifyError> {
+) -> Result<Verdict, VerifyError> {
     let (digest, layout) = std::thread::scope(|s| {
         let hashing = s.spawn(|| hash_archive(archive, progress));
         let layout = check_layout(archive, policy.limits);
@@ -453,17 +478,20 @@ pub fn verify<R: ReadAt + Sync + ?Sized>(
 /// and fail before anything is handed to the kernel. (For a 256 MiB package under emulation that
 /// saves a second full pass over the initramfs.) A package is bootable exactly when this and
 /// both extractions succeed, which is exactly when [`verify`] accepts it.
+///
+/// The accepted package keeps the archive: a rejected one is dropped here.
 pub fn verify_hashed(
     descriptor: &Descriptor,
-    archive: &HashedArchive,
+    archive: HashedArchive,
     policy: &Policy<'_>,
 ) -> Result<VerifiedOsPackage, VerifyError> {
     let digest = archive.digest();
-    decide(check_policy(descriptor, &digest, policy), digest, || {
+    let verdict = decide(check_policy(descriptor, &digest, policy), digest, || {
         let layout = OsPackageLayout::check(archive.bytes(), policy.limits)?;
         layout.check_other_contents(archive.bytes())?;
         Ok(layout)
-    })
+    })?;
+    Ok(VerifiedOsPackage { verdict, archive })
 }
 
 fn check_policy(descriptor: &Descriptor, digest: &ArchiveDigest, p: &Policy<'_>) -> VerifyReport {

@@ -9,7 +9,7 @@ use st_format::{Descriptor, TrustPolicy};
 use st_verify::{HashedArchive, Policy, SigningRoots, Threshold, UnixTime, VerifyError};
 use std::path::PathBuf;
 
-fn stage(result: &Result<st_verify::VerifiedOsPackage, VerifyError>) -> Option<&'static str> {
+fn stage(result: &Result<st_verify::Verdict, VerifyError>) -> Option<&'static str> {
     match result {
         Ok(_) => None,
         Err(VerifyError::ThresholdNotMet { .. }) => Some("threshold"),
@@ -53,12 +53,12 @@ fn both_entry_points_agree_with_the_expected_verdicts() {
         let streamed = st_verify::verify(&descriptor, zip.as_slice(), &p, &|_| {});
         // stboot's path: verify, then extract both entries (which checks their contents).
         let archive = HashedArchive::new(zip.clone());
-        let hashed = st_verify::verify_hashed(&descriptor, &archive, &p).and_then(|v| {
+        let hashed = st_verify::verify_hashed(&descriptor, archive, &p).and_then(|v| {
             let contents = v
-                .extract_kernel(&archive, &mut std::io::sink())
-                .and_then(|_| v.extract_initramfs(&archive, &mut std::io::sink()));
+                .extract_kernel(&mut std::io::sink())
+                .and_then(|_| v.extract_initramfs(&mut std::io::sink()));
             match contents {
-                Ok(_) => Ok(v),
+                Ok(_) => Ok(v.into_verdict()),
                 Err(error) => Err(VerifyError::Archive {
                     report: Box::new(v.report().clone()),
                     error,

@@ -5,25 +5,34 @@
 //! provisioning fallback) -> network -> for each URL: descriptor, archive (hashed while it
 //! arrives), verify -> first package that passes is returned, ready to boot
 //! ```
-//! Nothing here boots anything: the caller gets a [`Ready`] package (only obtainable from a
-//! verified one) or a [`Failure`] with one line per attempt.
+//! [`run`] boots nothing: the caller gets a [`Ready`] package (only obtainable from a verified
+//! one) or a [`Failure`]. [`boot`] is the tail after verification, over the same [`Env`]:
+//!
+//! ```text
+//! extract (kernel, initramfs: CRC-checked into the Env's buffers) -> archive freed ->
+//! kexec load -> exec
+//! ```
+//! Every error is typed ([`FlowError`], with its [`Stage`]) and rendered once, in the log line
+//! that carries a stable [`markers`] prefix.
 
 use crate::fetch::{self, FetchError, Redactor, Transport};
 use crate::options::Options;
-use st_format::archive::ArchiveLimits;
-use st_format::limits::{
-    MAX_DESCRIPTOR_BYTES, MAX_HOST_CONFIG_BYTES, MAX_ROOTS_FILE_BYTES, MAX_TRUST_POLICY_BYTES,
-};
-use st_format::{Descriptor, FetchMethod, HostConfig, TrustPolicy};
+use st_format::archive::{ArchiveError, ArchiveLimits};
+use st_format::host_config::OsPkgPointerError;
+use st_format::image::{effective_fetch_method, trust_files};
+use st_format::limits::{MAX_DESCRIPTOR_BYTES, MAX_HOST_CONFIG_BYTES};
+use st_format::{Descriptor, DescriptorError, FetchMethod, HostConfig};
 use st_verify::{
-    HashedArchive, HashingBuffer, Policy, SigningRoots, Threshold, UnixTime, VerifiedOsPackage,
-    VerifyError, parse_certificate_pems,
+    HashedArchive, HashingBuffer, Policy, Threshold, TrustDir, TrustDirError, UnixTime,
+    VerifiedOsPackage, VerifyError,
 };
 use std::fmt;
+use std::io;
 use std::time::{Duration, Instant};
 use url::Url;
 
-/// Where the stboot image keeps its configuration (the reference's layout).
+/// Where stboot, as PID 1, finds the stboot image's files: the image contract
+/// ([`st_format::image::paths`]) rooted at `/`.
 pub mod paths {
     /// Trust policy directory.
     pub const TRUST_POLICY_DIR: &str = "/etc/trust_policy";
@@ -31,7 +40,32 @@ pub mod paths {
     pub const HOST_CONFIG: &str = "/etc/host_configuration.json";
     /// Directory of OS packages for the initramfs fetch method (pointer paths are relative to /).
     pub const ROOT: &str = "/";
+
+    #[cfg(test)]
+    #[test]
+    fn these_are_the_image_contract_rooted_at_slash() {
+        use st_format::image::paths as image;
+        assert_eq!(TRUST_POLICY_DIR, format!("/{}", image::TRUST_POLICY_DIR));
+        assert_eq!(HOST_CONFIG, format!("/{}", image::HOST_CONFIG));
+    }
 }
+
+/// Stable prefixes of the console lines that mark each step, for scripts and the e2e suite to
+/// match (the prose after them may change; these do not).
+pub mod markers {
+    /// A package passed verification: `ST:VERIFIED <source> ...`.
+    pub const VERIFIED: &str = "ST:VERIFIED";
+    /// About to jump into the OS kernel: `ST:KEXEC <kernel> ...`.
+    pub const KEXEC: &str = "ST:KEXEC";
+    /// Nothing will be booted: `ST:FAILED stage=<stage> <reason>`.
+    pub const FAILED: &str = "ST:FAILED";
+    /// Recovery (reboot or power-off) starts: `ST:RECOVERY <what> ...`.
+    pub const RECOVERY: &str = "ST:RECOVERY";
+}
+
+/// An error from the environment's effects (file, EFI, network, memory, kexec), kept typed
+/// (downcast to `std::io::Error`, `st_host::efi::EfiError`, ...) until the log line renders it.
+pub type EnvError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Largest archive stboot downloads: the zip format without ZIP64 ends at 4 GiB.
 pub const MAX_ARCHIVE_BYTES: u64 = u32::MAX as u64;
@@ -40,23 +74,23 @@ pub const MAX_ARCHIVE_BYTES: u64 = u32::MAX as u64;
 /// `--dry-run`); tests fake them.
 pub trait Env {
     /// A file of the trust policy directory (`trust_policy.json`, ...); `None` when absent.
-    fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String>;
+    fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, EnvError>;
     /// How to name the trust policy directory in messages.
     fn trust_policy_dir(&self) -> String {
         paths::TRUST_POLICY_DIR.to_string()
     }
     /// `/etc/host_configuration.json` of the initramfs; `None` when absent.
-    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String>;
+    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, EnvError>;
     /// How to name that file in messages.
     fn host_config_path(&self) -> String {
         paths::HOST_CONFIG.to_string()
     }
     /// The `STHostConfig` EFI variable's data; `None` when absent or no EFI.
-    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String>;
+    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, EnvError>;
     /// A file below the initramfs root (initramfs fetch method), e.g. `ospkg/x.zip`.
-    fn initramfs_file(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, String>;
+    fn initramfs_file(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, EnvError>;
     /// Bring up the network as the host config says; a one-line summary on success.
-    fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, String>;
+    fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, EnvError>;
     /// A transport trusting exactly these TLS roots (DER); what it logs goes through `redactor`.
     fn transport(
         &mut self,
@@ -75,11 +109,22 @@ pub trait Env {
     fn archive_cap(&self) -> u64 {
         MAX_ARCHIVE_BYTES
     }
+
+    // The boot tail ([`boot`]).
+
+    /// Fresh, empty buffers (memfds) for the kernel and the initramfs, in that order.
+    fn image_buffers(&mut self) -> Result<[&mut dyn io::Write; 2], EnvError>;
+    /// Load the buffers' kernel and initramfs with `cmdline` for the next kexec.
+    fn kexec_load(&mut self, cmdline: &str) -> Result<(), EnvError>;
+    /// Jump into the loaded kernel. Returns only on failure, with the reason.
+    fn kexec_exec(&mut self) -> EnvError;
 }
 
 /// Where time went, for the summary line and the benchmark.
 #[derive(Debug, Default, Clone)]
 pub struct Timings {
+    /// Loading kernel modules (before the flow; set by the caller).
+    pub modules: Duration,
     /// Bringing up the network.
     pub network: Duration,
     /// Downloading descriptors (all attempts).
@@ -92,30 +137,188 @@ pub struct Timings {
     pub verify: Duration,
 }
 
-/// A verified package, ready to boot. Only [`run`] makes one, from a [`VerifiedOsPackage`].
+/// A verified package, ready to boot. Only [`run`] makes one, from a [`VerifiedOsPackage`],
+/// which holds the archive bytes that were verified.
 pub struct Ready {
-    /// The verification result (report, manifest, entries).
+    /// The verified package (report, layout, the archive itself).
     pub verified: VerifiedOsPackage,
-    /// The archive bytes the entries are read from.
-    pub archive: HashedArchive,
+    /// The descriptor's bytes as received (what the reference measures).
+    pub descriptor: Vec<u8>,
     /// Where it came from (URL without credentials, or initramfs path).
     pub source: String,
+    /// The trust policy directory it was verified under.
+    pub trust: Trust,
     /// Where time went.
     pub timings: Timings,
 }
 
-/// Why nothing can be booted: the stage that stopped the flow and every attempt.
+/// The step of the boot that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading the trust policy directory.
+    TrustPolicy,
+    /// Finding a usable host config.
+    HostConfig,
+    /// Bringing up the network.
+    Network,
+    /// Fetching and verifying from the provisioning servers.
+    Fetch,
+    /// Reading and verifying the OS package carried in the image.
+    Initramfs,
+    /// Extracting the verified kernel and initramfs.
+    Extract,
+    /// Loading the kernel with kexec.
+    KexecLoad,
+    /// Jumping into the kernel.
+    Kexec,
+}
+
+impl Stage {
+    /// The stage's name in `ST:FAILED stage=<name>` lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TrustPolicy => "trust-policy",
+            Self::HostConfig => "host-config",
+            Self::Network => "network",
+            Self::Fetch => "fetch",
+            Self::Initramfs => "initramfs",
+            Self::Extract => "extract",
+            Self::KexecLoad => "kexec-load",
+            Self::Kexec => "kexec",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What reading the OS package carried in the image can run into.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageFileError {
+    /// The file is not in the image.
+    #[error("missing from the stboot image")]
+    Missing,
+    /// It could not be read.
+    #[error("{0}")]
+    Read(#[source] EnvError),
+    /// The descriptor is invalid.
+    #[error("{0}")]
+    Descriptor(#[source] DescriptorError),
+    /// Verification refused the package.
+    #[error("{}", describe_rejection(.0))]
+    Rejected(#[source] VerifyError),
+}
+
+/// Why nothing was (or will be) booted. [`FlowError::stage`] says where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The trust policy directory is unusable.
+    #[error("{dir}/{source}")]
+    TrustPolicy {
+        /// The directory, as named in messages.
+        dir: String,
+        /// Which file and why.
+        source: TrustDirError,
+    },
+    /// No host config source gave a usable config (each problem is an attempt).
+    #[error("no usable host config")]
+    HostConfig,
+    /// The host config's `ospkg_pointer` is unusable for the fetch method.
+    #[error("ospkg_pointer: {0}")]
+    Pointer(#[source] OsPkgPointerError),
+    /// The network could not be brought up.
+    #[error("network setup failed: {0}")]
+    Network(#[source] EnvError),
+    /// Every URL failed in every round (each URL's last error is an attempt).
+    #[error(
+        "all {urls} URL(s) failed, {rounds} round(s) before the {deadline_secs} s deadline \
+         (stboot.deadline)"
+    )]
+    AllUrlsFailed {
+        /// URLs in the list.
+        urls: usize,
+        /// Rounds tried.
+        rounds: u32,
+        /// The deadline.
+        deadline_secs: u64,
+    },
+    /// The OS package in the image is unusable.
+    #[error("/{path}: {source}")]
+    PackageFile {
+        /// The path below the image root.
+        path: String,
+        /// Why.
+        source: PackageFileError,
+    },
+    /// No buffers for the kernel and initramfs.
+    #[error("buffers for kernel and initramfs: {0}")]
+    Buffers(#[source] EnvError),
+    /// An entry failed its CRC-32 or size check while being extracted (nothing is loaded).
+    #[error("{source_name}: extracting {entry}: {error}")]
+    Extract {
+        /// Where the package came from.
+        source_name: String,
+        /// The archive entry.
+        entry: String,
+        /// What was wrong.
+        error: ArchiveError,
+    },
+    /// `kexec_file_load` refused the images.
+    #[error("kexec load: {0}")]
+    KexecLoad(#[source] EnvError),
+    /// The jump into the new kernel returned.
+    #[error("kexec: {0}")]
+    Kexec(#[source] EnvError),
+}
+
+impl FlowError {
+    /// The step that failed.
+    pub fn stage(&self) -> Stage {
+        match self {
+            Self::TrustPolicy { .. } => Stage::TrustPolicy,
+            Self::HostConfig | Self::Pointer(_) => Stage::HostConfig,
+            Self::Network(_) => Stage::Network,
+            Self::AllUrlsFailed { .. } => Stage::Fetch,
+            Self::PackageFile { .. } => Stage::Initramfs,
+            Self::Buffers(_) | Self::Extract { .. } => Stage::Extract,
+            Self::KexecLoad(_) => Stage::KexecLoad,
+            Self::Kexec(_) => Stage::Kexec,
+        }
+    }
+}
+
+/// Why nothing can be booted: the error that stopped the flow and every attempt before it.
 #[derive(Debug)]
 pub struct Failure {
     /// What stopped the boot.
-    pub reason: String,
-    /// One line per failed attempt (URL or file and why).
+    pub error: Box<FlowError>,
+    /// One line per failed attempt (URL or file and why), already redacted.
     pub attempts: Vec<String>,
+}
+
+impl Failure {
+    /// The stage that failed.
+    pub fn stage(&self) -> Stage {
+        self.error.stage()
+    }
+}
+
+impl From<FlowError> for Failure {
+    fn from(error: FlowError) -> Self {
+        Self {
+            error: Box::new(error),
+            attempts: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.reason)?;
+        write!(f, "{}", self.error)?;
         for a in &self.attempts {
             write!(f, "\n  {a}")?;
         }
@@ -123,51 +326,27 @@ impl fmt::Display for Failure {
     }
 }
 
-fn fail(reason: impl Into<String>) -> Failure {
-    Failure {
-        reason: reason.into(),
-        attempts: Vec::new(),
-    }
-}
-
-/// The trust policy directory, parsed.
+/// The trust policy directory, parsed, with the TLS roots usable now.
 pub struct Trust {
-    /// `trust_policy.json`.
-    pub policy: TrustPolicy,
-    /// `ospkg_signing_root.pem`.
-    pub roots: SigningRoots,
-    /// `tls_roots.pem` (DER), empty when the file is absent.
+    /// The directory as loaded (policy, signing roots, every TLS root in the file).
+    pub dir: TrustDir,
+    /// The certificates of `tls_roots.pem` valid now (DER): what HTTPS trusts.
     pub tls_roots: Vec<Vec<u8>>,
 }
 
 fn load_trust(env: &dyn Env) -> Result<Trust, Failure> {
-    let dir = env.trust_policy_dir();
-    let read = |name: &str, max: usize| -> Result<Vec<u8>, Failure> {
-        env.trust_policy_file(name, max)
-            .map_err(|e| fail(format!("{dir}/{name}: {e}")))?
-            .ok_or_else(|| fail(format!("{dir}/{name}: missing")))
+    let dir = TrustDir::load(|name, max| env.trust_policy_file(name, max)).map_err(|source| {
+        FlowError::TrustPolicy {
+            dir: env.trust_policy_dir(),
+            source,
+        }
+    })?;
+    let tls_roots = if dir.tls_roots_pem().is_some() {
+        usable_tls_roots(&env.trust_policy_dir(), dir.tls_roots().to_vec(), env.now())
+    } else {
+        Vec::new()
     };
-    let policy = TrustPolicy::from_json(&read("trust_policy.json", MAX_TRUST_POLICY_BYTES)?)
-        .map_err(|e| fail(format!("{dir}/trust_policy.json: {e}")))?;
-    let roots = SigningRoots::from_pem(&read("ospkg_signing_root.pem", MAX_ROOTS_FILE_BYTES)?)
-        .map_err(|e| fail(format!("{dir}/ospkg_signing_root.pem: {e}")))?;
-    let tls_roots = match env
-        .trust_policy_file("tls_roots.pem", MAX_ROOTS_FILE_BYTES)
-        .map_err(|e| fail(format!("{dir}/tls_roots.pem: {e}")))?
-    {
-        Some(bytes) => usable_tls_roots(
-            &dir,
-            parse_certificate_pems(&bytes)
-                .map_err(|e| fail(format!("{dir}/tls_roots.pem: {e}")))?,
-            env.now(),
-        ),
-        None => Vec::new(),
-    };
-    Ok(Trust {
-        policy,
-        roots,
-        tls_roots,
-    })
+    Ok(Trust { dir, tls_roots })
 }
 
 /// The certificates of `tls_roots.pem` that can be trusted at `now`: as the reference's Go
@@ -181,14 +360,20 @@ fn usable_tls_roots(dir: &str, ders: Vec<Vec<u8>>, now: UnixTime) -> Vec<Vec<u8>
             |(i, der)| match st_verify::certificate_valid_at(&der, now) {
                 Ok(_) => Some(der),
                 Err(e) => {
-                    log::warn!("{dir}/tls_roots.pem: certificate {i}: {e}; not trusted");
+                    log::warn!(
+                        "{dir}/{}: certificate {i}: {e}; not trusted",
+                        trust_files::TLS_ROOTS
+                    );
                     None
                 }
             },
         )
         .collect();
     if usable.is_empty() {
-        log::error!("{dir}/tls_roots.pem: none of its {total} certificate(s) is valid now ({now})");
+        log::error!(
+            "{dir}/{}: none of its {total} certificate(s) is valid now ({now})",
+            trust_files::TLS_ROOTS
+        );
     }
     usable
 }
@@ -235,7 +420,7 @@ fn load_host_config(env: &dyn Env) -> Result<(HostConfig, String), Failure> {
         ));
     }
     Err(Failure {
-        reason: "no usable host config".into(),
+        error: Box::new(FlowError::HostConfig),
         attempts: problems,
     })
 }
@@ -284,8 +469,8 @@ fn describe_rejection(e: &VerifyError) -> String {
 
 fn policy_of<'a>(trust: &'a Trust, now: UnixTime, limits: &'a ArchiveLimits) -> Policy<'a> {
     Policy {
-        roots: &trust.roots,
-        threshold: Threshold::AtLeast(trust.policy.threshold()),
+        roots: trust.dir.roots(),
+        threshold: Threshold::AtLeast(trust.dir.policy().threshold()),
         now,
         limits,
     }
@@ -303,7 +488,7 @@ fn try_url(
     deadline: Instant,
     timings: &mut Timings,
     red: &Redactor,
-) -> Result<Ready, String> {
+) -> Result<Found, String> {
     let shown = red.url(url);
     if url.scheme() == "https" && trust.tls_roots.is_empty() {
         return Err(
@@ -366,50 +551,62 @@ fn try_url(
     let archive = sink
         .finish()
         .map_err(|e| format!("archive {zip_shown}: storing: {e}"))?;
-    let verified = st_verify::verify_hashed(&descriptor, &archive, policy)
+    let verified = st_verify::verify_hashed(&descriptor, archive, policy)
         .map_err(|e| format!("archive {zip_shown}: {}", describe_rejection(&e)))?;
     timings.verify = t.elapsed();
     timings.archive = transfer;
     timings.archive_bytes = size;
-    Ok(Ready {
+    Ok(Found {
         verified,
-        archive,
+        descriptor: bytes,
         source: zip_shown,
-        timings: timings.clone(),
     })
+}
+
+/// A verified package before it is paired with the trust policy it passed.
+struct Found {
+    verified: VerifiedOsPackage,
+    descriptor: Vec<u8>,
+    source: String,
 }
 
 fn from_initramfs(
     env: &dyn Env,
     hc: &HostConfig,
     policy: &Policy<'_>,
-    timings: &Timings,
-) -> Result<Ready, Failure> {
-    let (json, zip) = hc
-        .initramfs_paths()
-        .map_err(|e| fail(format!("ospkg_pointer: {e}")))?;
-    let read = |path: &str, max: u64| -> Result<Vec<u8>, Failure> {
+    timings: &mut Timings,
+) -> Result<Found, Failure> {
+    let (json, zip) = hc.initramfs_paths().map_err(FlowError::Pointer)?;
+    let read = |path: &str, max: u64| -> Result<Vec<u8>, FlowError> {
+        let error = |source| FlowError::PackageFile {
+            path: path.to_string(),
+            source,
+        };
         env.initramfs_file(path, max)
-            .map_err(|e| fail(format!("/{path}: {e}")))?
-            .ok_or_else(|| fail(format!("/{path}: missing from the stboot image")))
+            .map_err(|e| error(PackageFileError::Read(e)))?
+            .ok_or_else(|| error(PackageFileError::Missing))
     };
     log::info!("OS package from the initramfs: /{zip}");
-    let descriptor = Descriptor::from_json(&read(&json, MAX_DESCRIPTOR_BYTES as u64)?)
-        .map_err(|e| fail(format!("/{json}: {e}")))?;
+    let descriptor_bytes = read(&json, MAX_DESCRIPTOR_BYTES as u64)?;
+    let descriptor =
+        Descriptor::from_json(&descriptor_bytes).map_err(|e| FlowError::PackageFile {
+            path: json.clone(),
+            source: PackageFileError::Descriptor(e),
+        })?;
     let t = Instant::now();
     let archive = HashedArchive::new(read(&zip, MAX_ARCHIVE_BYTES)?);
-    let verified = st_verify::verify_hashed(&descriptor, &archive, policy)
-        .map_err(|e| fail(format!("/{zip}: {}", describe_rejection(&e))))?;
-    let timings = Timings {
-        verify: t.elapsed(),
-        archive_bytes: archive.bytes().len() as u64,
-        ..timings.clone()
-    };
-    Ok(Ready {
+    timings.archive_bytes = archive.bytes().len() as u64;
+    let verified = st_verify::verify_hashed(&descriptor, archive, policy).map_err(|e| {
+        FlowError::PackageFile {
+            path: zip.clone(),
+            source: PackageFileError::Rejected(e),
+        }
+    })?;
+    timings.verify = t.elapsed();
+    Ok(Found {
         verified,
-        archive,
+        descriptor: descriptor_bytes,
         source: format!("/{zip}"),
-        timings,
     })
 }
 
@@ -419,9 +616,9 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
     let trust = load_trust(env)?;
     log::info!(
         "trust policy: threshold {}, fetch method {}, {} signing root(s), {} TLS root(s)",
-        trust.policy.threshold(),
-        trust.policy.fetch_method().as_str(),
-        trust.roots.len(),
+        trust.dir.policy().threshold(),
+        trust.dir.policy().fetch_method().as_str(),
+        trust.dir.roots().len(),
         trust.tls_roots.len()
     );
     let (hc, source) = load_host_config(env)?;
@@ -429,30 +626,39 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
     if let Some(d) = hc.description() {
         log::info!("host config description: {d}");
     }
+    let mut timings = Timings::default();
+    let found = find(env, opts, &trust, &hc, &mut timings)?;
+    Ok(Ready {
+        verified: found.verified,
+        descriptor: found.descriptor,
+        source: found.source,
+        trust,
+        timings,
+    })
+}
+
+/// The package to boot: from the image, or the first URL that gives a verified one.
+fn find(
+    env: &mut dyn Env,
+    opts: &Options,
+    trust: &Trust,
+    hc: &HostConfig,
+    timings: &mut Timings,
+) -> Result<Found, Failure> {
     let limits = ArchiveLimits::default();
     let now = env.now();
-    let policy = policy_of(&trust, now, &limits);
-    let mut timings = Timings::default();
-    let method = if hc.is_provisioning_fallback() {
-        FetchMethod::Initramfs
-    } else {
-        trust.policy.fetch_method()
-    };
-    if method == FetchMethod::Initramfs {
-        return from_initramfs(env, &hc, &policy, &timings);
+    let policy = policy_of(trust, now, &limits);
+    if effective_fetch_method(trust.dir.policy(), hc) == FetchMethod::Initramfs {
+        return from_initramfs(env, hc, &policy, timings);
     }
 
     let t = Instant::now();
-    let net = env
-        .setup_network(&hc, opts)
-        .map_err(|e| fail(format!("network setup failed: {e}")))?;
+    let net = env.setup_network(hc, opts).map_err(FlowError::Network)?;
     timings.network = t.elapsed();
     log::info!("network: {net} ({:.2} s)", timings.network.as_secs_f64());
 
-    let urls = hc
-        .descriptor_urls()
-        .map_err(|e| fail(format!("ospkg_pointer: {e}")))?;
-    let red = Redactor::for_host_config(&hc, &urls);
+    let urls = hc.descriptor_urls().map_err(FlowError::Pointer)?;
+    let red = Redactor::for_host_config(hc, &urls);
     let deadline = Instant::now() + opts.deadline;
     let archive_cap = env.archive_cap();
     let mut transport = env.transport(&trust.tls_roots, opts, &red);
@@ -469,20 +675,20 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
                 transport.as_mut(),
                 archive_cap,
                 url,
-                &trust,
+                trust,
                 &policy,
                 opts,
                 deadline,
-                &mut timings,
+                timings,
                 &red,
             ) {
-                Ok(ready) => {
+                Ok(found) => {
                     for (u, l) in urls.iter().zip(&last) {
                         if let Some((r, e)) = l {
                             log::info!("(earlier attempt, round {r}) {}: {e}", red.url(u));
                         }
                     }
-                    return Ok(ready);
+                    return Ok(found);
                 }
                 Err(e) => {
                     let e = red.text(&e);
@@ -517,13 +723,84 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
         })
         .collect();
     Err(Failure {
-        reason: format!(
-            "all {} URL(s) failed, {round} round(s) before the {} s deadline (stboot.deadline)",
-            urls.len(),
-            opts.deadline.as_secs()
-        ),
+        error: Box::new(FlowError::AllUrlsFailed {
+            urls: urls.len(),
+            rounds: round,
+            deadline_secs: opts.deadline.as_secs(),
+        }),
         attempts,
     })
+}
+
+/// The tail of a boot: the verified kernel and initramfs are extracted (each entry's CRC-32 and
+/// size checked as it streams) into the environment's buffers, the archive is freed, and the
+/// images are loaded and executed. Returns only on failure; nothing that failed a check is ever
+/// loaded.
+///
+/// `started` is when stboot started, for the timing line.
+pub fn boot(env: &mut dyn Env, ready: Ready, started: Instant) -> Failure {
+    match boot_tail(env, ready, started) {
+        Ok(never) => match never {},
+        Err(e) => e.into(),
+    }
+}
+
+/// Never constructed: [`boot_tail`] only returns through its error.
+enum Never {}
+
+fn boot_tail(env: &mut dyn Env, ready: Ready, started: Instant) -> Result<Never, FlowError> {
+    let Ready {
+        verified,
+        source,
+        timings,
+        ..
+    } = ready;
+    let manifest = verified.layout().manifest().clone();
+    let t = Instant::now();
+    {
+        let [mut kernel, mut initramfs] = env.image_buffers().map_err(FlowError::Buffers)?;
+        let extract_error = |entry: &str, error| FlowError::Extract {
+            source_name: source.clone(),
+            entry: entry.to_string(),
+            error,
+        };
+        verified
+            .extract_kernel(&mut kernel)
+            .map_err(|e| extract_error(manifest.kernel(), e))?;
+        verified
+            .extract_initramfs(&mut initramfs)
+            .map_err(|e| extract_error(manifest.initramfs(), e))?;
+    }
+    // The archive is no longer needed: free it before the kernel copies the images.
+    drop(verified.into_verdict());
+    let extract = t.elapsed();
+    let t = Instant::now();
+    env.kexec_load(manifest.cmdline())
+        .map_err(FlowError::KexecLoad)?;
+    let load = t.elapsed();
+    let total = started.elapsed();
+    let transfer = timings.archive;
+    log::info!(
+        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, extract {:.2} s, kexec_file_load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
+        timings.modules.as_secs_f64(),
+        timings.network.as_secs_f64(),
+        timings.descriptor.as_secs_f64(),
+        transfer.as_secs_f64(),
+        timings.archive_bytes,
+        timings.archive_bytes as f64 / transfer.as_secs_f64().max(1e-6) / 1e6,
+        timings.verify.as_secs_f64(),
+        extract.as_secs_f64(),
+        load.as_secs_f64(),
+        total.as_secs_f64(),
+        total.saturating_sub(transfer).as_secs_f64(),
+    );
+    log::info!(
+        "{} {} with cmdline {:?}",
+        markers::KEXEC,
+        manifest.kernel(),
+        manifest.cmdline()
+    );
+    Err(FlowError::Kexec(env.kexec_exec()))
 }
 
 /// The pause between rounds over the URL list: capped exponential backoff with jitter, so a

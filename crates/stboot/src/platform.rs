@@ -2,7 +2,7 @@
 //! recovery. Every call into `st-host` is in this file.
 
 use crate::fetch::{HttpTransport, MinRate, Redactor, Transport};
-use crate::flow::{self, Env, Failure, Ready};
+use crate::flow::{self, Env, EnvError, Failure, FlowError, Ready, Stage, markers};
 use crate::options::{Options, Recovery};
 use st_format::HostConfig;
 use st_verify::UnixTime;
@@ -17,18 +17,16 @@ use std::time::{Duration, Instant, SystemTime};
 const MODULES_DIR: &str = "/lib/modules";
 const MODULES_ORDER: &str = "/etc/stboot/modules.order";
 
-fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>, EnvError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(format!("larger than the {max}-byte limit"));
+        return Err(format!("larger than the {max}-byte limit").into());
     }
     Ok(Some(bytes))
 }
@@ -48,17 +46,72 @@ struct FileEnv {
     host_config: Option<PathBuf>,
     initramfs_root: PathBuf,
     efi: bool,
+    /// PID 1: network setup and kexec for real. A dry run uses the machine's network and
+    /// extracts into counting sinks instead of memfds.
     network: bool,
+    images: Option<Images>,
+    /// Dry run: what would be loaded (kernel bytes, initramfs bytes, command line).
+    would_load: Option<(u64, u64, String)>,
+}
+
+/// Where the kernel and initramfs are extracted to.
+enum Images {
+    Memfds {
+        kernel: st_host::kexec::Memfd,
+        initramfs: st_host::kexec::Memfd,
+    },
+    Counted {
+        kernel: Counter,
+        initramfs: Counter,
+    },
+}
+
+/// A sink that counts bytes (dry run).
+#[derive(Default)]
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What `kexec_exec` returns in a dry run: the boot got as far as it can without kexec.
+#[derive(Debug, thiserror::Error)]
+#[error("dry run: not executing the kernel")]
+struct DryRunEnd;
+
+impl FileEnv {
+    fn new(
+        trust_policy_dir: PathBuf,
+        host_config: Option<PathBuf>,
+        root: PathBuf,
+        pid1: bool,
+    ) -> Self {
+        Self {
+            trust_policy_dir,
+            host_config,
+            initramfs_root: root,
+            efi: pid1,
+            network: pid1,
+            images: None,
+            would_load: None,
+        }
+    }
 }
 
 impl Env for FileEnv {
-    fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, String> {
+    fn trust_policy_file(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>, EnvError> {
         read_capped(&self.trust_policy_dir.join(name), max as u64)
     }
     fn trust_policy_dir(&self) -> String {
         self.trust_policy_dir.display().to_string()
     }
-    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, EnvError> {
         match &self.host_config {
             Some(p) => read_capped(p, st_format::limits::MAX_HOST_CONFIG_BYTES as u64),
             None => Ok(None),
@@ -69,19 +122,18 @@ impl Env for FileEnv {
             .as_ref()
             .map_or_else(String::new, |p| p.display().to_string())
     }
-    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, EnvError> {
         if !self.efi {
             return Ok(None);
         }
-        st_host::efi::Efivarfs::system()
+        Ok(st_host::efi::Efivarfs::system()
             .read("STHostConfig", st_host::efi::ST_VENDOR_GUID)
-            .map(|v| v.map(|v| v.data))
-            .map_err(|e| e.to_string())
+            .map(|v| v.map(|v| v.data))?)
     }
-    fn initramfs_file(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, String> {
+    fn initramfs_file(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>, EnvError> {
         read_capped(&self.initramfs_root.join(path), max)
     }
-    fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, String> {
+    fn setup_network(&mut self, hc: &HostConfig, opts: &Options) -> Result<String, EnvError> {
         if !self.network {
             // What PID 1 would do on this machine's links, without doing it. (Interface names
             // come from the kernel: escaped like log lines.)
@@ -104,7 +156,7 @@ impl Env for FileEnv {
             carrier_timeout: opts.carrier_timeout,
             ..st_host::net::NetOptions::default()
         };
-        let s = st_host::net::configure(hc, &net_opts).map_err(|e| e.to_string())?;
+        let s = st_host::net::configure(hc, &net_opts)?;
         Ok(format!(
             "{} {}/{} via {} ({}), dns [{}]",
             s.interface,
@@ -147,6 +199,52 @@ impl Env for FileEnv {
         }
         mem_available().map_or(cap, |m| cap.min(m / 100 * 45))
     }
+    fn image_buffers(&mut self) -> Result<[&mut dyn std::io::Write; 2], EnvError> {
+        let images = if self.network {
+            // Huge pages for the memfds (filled 2-3x faster); set only now, so that nothing
+            // before the download is affected.
+            if let Err(e) = st_host::sys::memfd_huge_pages() {
+                log::debug!("memfd huge pages: {e}");
+            }
+            Images::Memfds {
+                kernel: st_host::kexec::Memfd::named(c"stboot-kernel")?,
+                initramfs: st_host::kexec::Memfd::named(c"stboot-initramfs")?,
+            }
+        } else {
+            Images::Counted {
+                kernel: Counter::default(),
+                initramfs: Counter::default(),
+            }
+        };
+        Ok(match self.images.insert(images) {
+            Images::Memfds { kernel, initramfs } => [kernel, initramfs],
+            Images::Counted { kernel, initramfs } => [kernel, initramfs],
+        })
+    }
+    fn kexec_load(&mut self, cmdline: &str) -> Result<(), EnvError> {
+        match self.images.take() {
+            Some(Images::Memfds { kernel, initramfs }) => {
+                log::info!("memory before kexec_file_load: {}", memory_summary());
+                let t = Instant::now();
+                st_host::kexec::load(&kernel, Some(&initramfs), cmdline)?;
+                log::debug!("kexec_file_load: {:.2} s", t.elapsed().as_secs_f64());
+                // The kernel holds its own copy now; the memfds are freed here.
+                Ok(())
+            }
+            Some(Images::Counted { kernel, initramfs }) => {
+                self.would_load = Some((kernel.0, initramfs.0, cmdline.to_owned()));
+                Ok(())
+            }
+            None => Err("kexec load: no images were extracted".into()),
+        }
+    }
+    fn kexec_exec(&mut self) -> EnvError {
+        if self.network {
+            Box::new(st_host::kexec::execute())
+        } else {
+            Box::new(DryRunEnd)
+        }
+    }
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes.
@@ -184,7 +282,8 @@ fn log_ready(ready: &Ready) {
     let r = ready.verified.report();
     let m = ready.verified.layout().manifest();
     log::info!(
-        "verified OS package {} (label {:?}): {} of {} signatures valid, threshold {}, sha256 {}",
+        "{} OS package {} (label {:?}): {} of {} signatures valid, threshold {}, sha256 {}",
+        markers::VERIFIED,
         ready.source,
         m.label(),
         r.valid(),
@@ -195,7 +294,12 @@ fn log_ready(ready: &Ready) {
 }
 
 fn log_failure(f: &Failure) {
-    log::error!("no OS package could be booted: {}", f.reason);
+    log::error!(
+        "{} stage={} no OS package could be booted: {}",
+        markers::FAILED,
+        f.stage(),
+        f.error
+    );
     for a in &f.attempts {
         log::error!("  {a}");
     }
@@ -270,46 +374,37 @@ pub fn dry_run(a: &DryRunArgs) -> ExitCode {
         }
     };
     let _ = st_host::log::init(opts.log_level, false);
-    let mut env = FileEnv {
-        trust_policy_dir: a.trust_policy.clone(),
-        host_config: a.host_config.clone(),
-        initramfs_root: a.initramfs_root.clone(),
-        efi: false,
-        network: false,
+    let mut env = FileEnv::new(
+        a.trust_policy.clone(),
+        a.host_config.clone(),
+        a.initramfs_root.clone(),
+        false,
+    );
+    let ready = match flow::run(&mut env, &opts) {
+        Ok(ready) => ready,
+        Err(f) => {
+            log_failure(&f);
+            return ExitCode::from(1);
+        }
     };
-    match flow::run(&mut env, &opts) {
-        Ok(ready) => {
-            // Inflate both entries as a boot would, checking their CRC-32s and sizes.
-            let contents = ready
-                .verified
-                .extract_kernel(&ready.archive, &mut std::io::sink())
-                .and_then(|_| {
-                    ready
-                        .verified
-                        .extract_initramfs(&ready.archive, &mut std::io::sink())
-                });
-            if let Err(e) = contents {
-                log_failure(&Failure {
-                    reason: format!("{}: rejected: {e}", ready.source),
-                    attempts: Vec::new(),
-                });
-                return ExitCode::from(1);
-            }
-            log_ready(&ready);
-            let m = ready.verified.layout().manifest();
-            let layout = ready.verified.layout();
+    log_ready(&ready);
+    let source = ready.source.clone();
+    let manifest = ready.verified.layout().manifest().clone();
+    // The boot tail as PID 1 runs it (extraction with every check), up to the jump.
+    let f = flow::boot(&mut env, ready, Instant::now());
+    match (&*f.error, env.would_load.take()) {
+        (FlowError::Kexec(e), Some((kernel, initramfs, cmdline)))
+            if f.stage() == Stage::Kexec && e.is::<DryRunEnd>() =>
+        {
             println!(
-                "would boot: kernel {} ({} bytes), initramfs {} ({} bytes), cmdline {:?}, from {}",
-                m.kernel(),
-                layout.kernel().uncompressed_size(),
-                m.initramfs(),
-                layout.initramfs().uncompressed_size(),
-                m.cmdline(),
-                ready.source
+                "would boot: kernel {} ({kernel} bytes), initramfs {} ({initramfs} bytes), cmdline {cmdline:?}, label {:?}, from {source}",
+                manifest.kernel(),
+                manifest.initramfs(),
+                manifest.label()
             );
             ExitCode::SUCCESS
         }
-        Err(f) => {
+        _ => {
             log_failure(&f);
             ExitCode::from(1)
         }
@@ -324,7 +419,11 @@ fn recover(opts: &Options) -> ! {
         Recovery::Reboot => "rebooting",
         Recovery::Poweroff => "powering off",
     };
-    log::error!("recovery: {what} in {} s", opts.recovery_delay.as_secs());
+    log::error!(
+        "{} {what} in {} s",
+        markers::RECOVERY,
+        opts.recovery_delay.as_secs()
+    );
     std::thread::sleep(opts.recovery_delay);
     loop {
         let e = match opts.recovery {
@@ -340,72 +439,6 @@ static RECOVERY: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
 
 fn panic_recovery() -> ! {
     recover(RECOVERY.get().unwrap_or(&Options::default()))
-}
-
-/// Put the verified kernel and initramfs into memfds, free the archive, load them with
-/// kexec_file_load and jump. Returns only on failure.
-fn boot(ready: Ready, started: Instant, modules: Duration) -> String {
-    let layout = ready.verified.layout();
-    let manifest = layout.manifest().clone();
-    let t = Instant::now();
-    // Huge pages for the memfds the kernel and initramfs go into (filled 2-3x faster); set
-    // only now, so that nothing before the download is affected.
-    if let Err(e) = st_host::sys::memfd_huge_pages() {
-        log::debug!("memfd huge pages: {e}");
-    }
-    let mut kernel = match st_host::kexec::Memfd::named(c"stboot-kernel") {
-        Ok(m) => m,
-        Err(e) => return format!("kernel memfd: {e}"),
-    };
-    let mut initramfs = match st_host::kexec::Memfd::named(c"stboot-initramfs") {
-        Ok(m) => m,
-        Err(e) => return format!("initramfs memfd: {e}"),
-    };
-    if let Err(e) = ready.verified.extract_kernel(&ready.archive, &mut kernel) {
-        return format!("extracting kernel {}: {e}", manifest.kernel());
-    }
-    if let Err(e) = ready
-        .verified
-        .extract_initramfs(&ready.archive, &mut initramfs)
-    {
-        return format!("extracting initramfs {}: {e}", manifest.initramfs());
-    }
-    let extract = t.elapsed();
-    let timings = ready.timings.clone();
-    // The archive is no longer needed: free it before the kernel copies the images.
-    drop(ready);
-    log::info!("memory before kexec_file_load: {}", memory_summary());
-    let t = Instant::now();
-    if let Err(e) = st_host::kexec::load(&kernel, Some(&initramfs), manifest.cmdline()) {
-        return format!("kexec load: {e}");
-    }
-    let load = t.elapsed();
-    // The kernel holds its own copy now; free the memfds.
-    drop(kernel);
-    drop(initramfs);
-    let total = started.elapsed();
-    let transfer = timings.archive;
-    let rest = total.saturating_sub(transfer);
-    log::info!(
-        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, extract {:.2} s, kexec_file_load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
-        modules.as_secs_f64(),
-        timings.network.as_secs_f64(),
-        timings.descriptor.as_secs_f64(),
-        transfer.as_secs_f64(),
-        timings.archive_bytes,
-        timings.archive_bytes as f64 / transfer.as_secs_f64().max(1e-6) / 1e6,
-        timings.verify.as_secs_f64(),
-        extract.as_secs_f64(),
-        load.as_secs_f64(),
-        total.as_secs_f64(),
-        rest.as_secs_f64(),
-    );
-    log::info!(
-        "kexec: booting {} with cmdline {:?}",
-        manifest.kernel(),
-        manifest.cmdline()
-    );
-    format!("kexec: {}", st_host::kexec::execute())
 }
 
 /// TLS needs the kernel's random pool. Where no CPU or hardware RNG seeds it at boot (VMs
@@ -486,18 +519,18 @@ pub fn pid1() -> ! {
         }
     }
     let modules = t.elapsed();
-    let mut env = FileEnv {
-        trust_policy_dir: PathBuf::from(flow::paths::TRUST_POLICY_DIR),
-        host_config: Some(PathBuf::from(flow::paths::HOST_CONFIG)),
-        initramfs_root: PathBuf::from(flow::paths::ROOT),
-        efi: true,
-        network: true,
-    };
+    let mut env = FileEnv::new(
+        PathBuf::from(flow::paths::TRUST_POLICY_DIR),
+        Some(PathBuf::from(flow::paths::HOST_CONFIG)),
+        PathBuf::from(flow::paths::ROOT),
+        true,
+    );
     match flow::run(&mut env, &opts) {
-        Ok(ready) => {
+        Ok(mut ready) => {
             log_ready(&ready);
-            let e = boot(ready, started, modules);
-            log::error!("boot failed after verification: {e}");
+            ready.timings.modules = modules;
+            let f = flow::boot(&mut env, ready, started);
+            log_failure(&f);
         }
         Err(f) => log_failure(&f),
     }

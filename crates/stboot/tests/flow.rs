@@ -86,6 +86,26 @@ struct FakeEnv {
     real_sleep: bool,
     /// `tls_roots.pem` instead of the vectors' root.
     tls_pem: Option<Vec<u8>>,
+    /// The boot tail: what happened, in order, and the extracted images.
+    steps: Vec<String>,
+    kernel: Vec<u8>,
+    initramfs: Vec<u8>,
+    fail_load: bool,
+    /// The initramfs buffer refuses writes.
+    full_disk: bool,
+    full: Full,
+}
+
+/// A buffer that is always full.
+struct Full;
+
+impl std::io::Write for Full {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("ENOSPC"))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl FakeEnv {
@@ -102,6 +122,12 @@ impl FakeEnv {
             sleeps: Vec::new(),
             real_sleep: false,
             tls_pem: None,
+            steps: Vec::new(),
+            kernel: Vec::new(),
+            initramfs: Vec::new(),
+            fail_load: false,
+            full_disk: false,
+            full: Full,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -116,7 +142,7 @@ impl FakeEnv {
 }
 
 impl Env for FakeEnv {
-    fn trust_policy_file(&self, name: &str, _: usize) -> Result<Option<Vec<u8>>, String> {
+    fn trust_policy_file(&self, name: &str, _: usize) -> Result<Option<Vec<u8>>, flow::EnvError> {
         if name == "tls_roots.pem" {
             // Any valid certificate will do: the fake transport does no TLS.
             if let Some(pem) = &self.tls_pem {
@@ -128,16 +154,16 @@ impl Env for FakeEnv {
         }
         Ok(std::fs::read(vectors().join("trust").join(self.policy).join(name)).ok())
     }
-    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+    fn initramfs_host_config(&self) -> Result<Option<Vec<u8>>, flow::EnvError> {
         Ok(self.host_config.clone())
     }
-    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, String> {
+    fn efi_host_config(&self) -> Result<Option<Vec<u8>>, flow::EnvError> {
         Ok(self.efi.clone())
     }
-    fn initramfs_file(&self, path: &str, _: u64) -> Result<Option<Vec<u8>>, String> {
+    fn initramfs_file(&self, path: &str, _: u64) -> Result<Option<Vec<u8>>, flow::EnvError> {
         Ok(self.files.get(path).cloned())
     }
-    fn setup_network(&mut self, _: &HostConfig, _: &Options) -> Result<String, String> {
+    fn setup_network(&mut self, _: &HostConfig, _: &Options) -> Result<String, flow::EnvError> {
         self.network_calls += 1;
         Ok("fake network".into())
     }
@@ -155,6 +181,30 @@ impl Env for FakeEnv {
     }
     fn archive_cap(&self) -> u64 {
         self.cap
+    }
+    fn image_buffers(&mut self) -> Result<[&mut dyn std::io::Write; 2], flow::EnvError> {
+        self.steps.push("buffers".into());
+        self.kernel.clear();
+        self.initramfs.clear();
+        if self.full_disk {
+            return Ok([&mut self.kernel, &mut self.full]);
+        }
+        Ok([&mut self.kernel, &mut self.initramfs])
+    }
+    fn kexec_load(&mut self, cmdline: &str) -> Result<(), flow::EnvError> {
+        self.steps.push(format!(
+            "load kernel={} initramfs={} cmdline={cmdline}",
+            self.kernel.len(),
+            self.initramfs.len()
+        ));
+        match self.fail_load {
+            true => Err("EINVAL".into()),
+            false => Ok(()),
+        }
+    }
+    fn kexec_exec(&mut self) -> flow::EnvError {
+        self.steps.push("exec".into());
+        "kexec returned".into()
     }
 }
 
@@ -220,11 +270,18 @@ fn happy_path_boots_the_first_server() {
         "https://a.example/os.json,https://b.example/os.json",
     ));
     let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
+    let json_bytes = json.clone();
     env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
     env.serve("https://a.example/os.zip", vec![Answer::Body(zip.clone())]);
     let ready = flow::run(env, &opts()).unwrap();
     assert_eq!(ready.source, "https://a.example/os.zip");
-    assert_eq!(ready.archive.bytes(), zip.as_slice());
+    assert_eq!(
+        ready.verified.digest(),
+        st_verify::ArchiveDigest::of(&zip),
+        "the package holds the bytes that were verified"
+    );
+    assert_eq!(ready.verified.archive_len(), zip.len() as u64);
+    assert_eq!(ready.descriptor, json_bytes);
     assert_eq!(ready.verified.report().valid(), 1);
     assert_eq!(
         env.requests(),
@@ -390,7 +447,12 @@ fn rounds_end_at_the_deadline_with_each_urls_last_error() {
         "{:?}",
         env.requests()
     );
-    assert!(f.reason.contains("round(s) before the 2 s deadline"), "{f}");
+    assert!(
+        f.error
+            .to_string()
+            .contains("round(s) before the 2 s deadline"),
+        "{f}"
+    );
     assert_eq!(f.attempts.len(), 1, "{f}");
     assert!(f.attempts[0].contains("404"), "{f}");
 }
@@ -628,4 +690,57 @@ fn expired_or_future_tls_roots_are_not_trusted() {
     env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
     env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
     flow::run(env, &opts()).unwrap();
+}
+
+// The boot tail: extract -> load -> exec, in that order, and nothing after a failed step.
+
+fn ready_env() -> (FakeEnv, flow::Ready) {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    let ready = flow::run(&mut env, &opts()).unwrap();
+    (env, ready)
+}
+
+#[test]
+fn the_boot_tail_extracts_then_loads_then_executes() {
+    let (mut env, ready) = ready_env();
+    let kernel_len = ready.verified.layout().kernel().uncompressed_size();
+    let f = flow::boot(&mut env, ready, Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Kexec, "{f}");
+    assert_eq!(f.to_string(), "kexec: kexec returned");
+    assert_eq!(env.steps.len(), 3, "{:?}", env.steps);
+    assert_eq!(env.steps[0], "buffers");
+    assert!(
+        env.steps[1].starts_with(&format!("load kernel={kernel_len} initramfs=")),
+        "{:?}",
+        env.steps
+    );
+    assert_eq!(env.steps[2], "exec");
+    assert_eq!(env.kernel.len() as u64, kernel_len);
+}
+
+#[test]
+fn a_failed_kexec_load_never_executes() {
+    let (mut env, ready) = ready_env();
+    env.fail_load = true;
+    let f = flow::boot(&mut env, ready, Instant::now());
+    assert_eq!(f.stage(), flow::Stage::KexecLoad);
+    assert_eq!(f.to_string(), "kexec load: EINVAL");
+    assert!(!env.steps.iter().any(|s| s == "exec"), "{:?}", env.steps);
+}
+
+#[test]
+fn a_failed_extraction_never_loads() {
+    let (mut env, ready) = ready_env();
+    env.full_disk = true;
+    let f = flow::boot(&mut env, ready, Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Extract, "{f}");
+    assert!(
+        f.to_string()
+            .starts_with("https://a.example/os.zip: extracting boot/initramfs"),
+        "{f}"
+    );
+    assert_eq!(env.steps, ["buffers"]);
 }

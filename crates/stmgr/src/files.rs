@@ -27,6 +27,25 @@ pub(crate) fn read_capped(path: &Path, what: &str, max: usize) -> Result<Vec<u8>
     Ok(bytes)
 }
 
+/// A trust policy directory, through the one loader stboot uses too (`st_verify::TrustDir`):
+/// the error names the directory and the file.
+pub(crate) fn load_trust_dir(dir: &Path) -> Result<st_verify::TrustDir> {
+    if !dir.is_dir() {
+        bail!("trust policy directory {}: not a directory", dir.display());
+    }
+    st_verify::TrustDir::load(|name, max| -> std::io::Result<Option<Vec<u8>>> {
+        let file = match File::open(dir.join(name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    })
+    .with_context(|| format!("trust policy directory {}", dir.display()))
+}
+
 /// The JSON of a `check` command: the positional argument, or `--file`.
 pub(crate) fn check_input(args: &CheckArgs, what: &str) -> Result<Vec<u8>> {
     match (&args.json, &args.file) {

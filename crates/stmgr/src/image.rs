@@ -2,10 +2,8 @@
 
 use crate::cli::{ImageCompression, InitramfsArgs, InspectArgs};
 use crate::files::{self, OspkgPaths};
-use anyhow::{Context as _, Result, anyhow, bail};
-use st_format::limits::{
-    MAX_DESCRIPTOR_BYTES, MAX_HOST_CONFIG_BYTES, MAX_ROOTS_FILE_BYTES, MAX_TRUST_POLICY_BYTES,
-};
+use anyhow::{Context as _, Result, anyhow};
+use st_format::limits::{MAX_DESCRIPTOR_BYTES, MAX_HOST_CONFIG_BYTES};
 use st_image::cpio::mode;
 use st_image::{Compression, Contents, StbootImage};
 use std::fs::File;
@@ -15,9 +13,6 @@ use std::path::Path;
 const MAX_BINARY_BYTES: usize = 256 << 20;
 /// Cap on an image read by `inspect` and on what it decompresses to.
 const MAX_IMAGE_BYTES: usize = 4 << 30;
-
-/// Trust policy directory entries of later ST versions that the image does not carry.
-const UNSUPPORTED_TRUST_FILES: &[&str] = &["ospkg_trust_policy", "decryption_identities"];
 
 fn file_name(path: &Path, flag: &str) -> Result<String> {
     path.file_name()
@@ -30,29 +25,7 @@ pub(crate) fn initramfs(a: &InitramfsArgs) -> Result<()> {
     let stboot = files::read_capped(&a.stboot, "stboot binary", MAX_BINARY_BYTES)?;
 
     let dir = &a.trust_policy;
-    if !dir.is_dir() {
-        bail!("--trust-policy {}: not a directory", dir.display());
-    }
-    let policy = files::read_capped(
-        &dir.join("trust_policy.json"),
-        "trust policy",
-        MAX_TRUST_POLICY_BYTES,
-    )?;
-    let roots = files::read_capped(
-        &dir.join("ospkg_signing_root.pem"),
-        "signing roots",
-        MAX_ROOTS_FILE_BYTES,
-    )?;
-    let tls_path = dir.join("tls_roots.pem");
-    let tls = if tls_path.exists() {
-        Some(files::read_capped(
-            &tls_path,
-            "TLS roots",
-            MAX_ROOTS_FILE_BYTES,
-        )?)
-    } else {
-        None
-    };
+    let trust = files::load_trust_dir(dir)?;
     let host_config = a
         .host_config
         .as_deref()
@@ -91,7 +64,7 @@ pub(crate) fn initramfs(a: &InitramfsArgs) -> Result<()> {
     let mut image =
         StbootImage::new(&stboot).with_context(|| format!("--stboot {}", a.stboot.display()))?;
     image
-        .trust_policy(&policy, &roots, tls.as_deref())
+        .trust_dir(trust)
         .with_context(|| format!("--trust-policy {}", dir.display()))?;
     if let (Some(path), Some(bytes)) = (&a.host_config, &host_config) {
         image
@@ -126,16 +99,6 @@ pub(crate) fn initramfs(a: &InitramfsArgs) -> Result<()> {
     for w in image.warnings() {
         eprintln!("stmgr: warning: {w}");
     }
-    for extra in UNSUPPORTED_TRUST_FILES {
-        if dir.join(extra).exists() {
-            eprintln!(
-                "stmgr: warning: {}: not copied; this stboot image carries only \
-                 trust_policy.json, ospkg_signing_root.pem and tls_roots.pem",
-                dir.join(extra).display()
-            );
-        }
-    }
-
     let compression = match a.compression {
         ImageCompression::Gzip => Compression::Gzip,
         ImageCompression::None => Compression::None,

@@ -6,9 +6,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use st_format::archive::{ArchiveLimits, OsPackageLayout};
 use st_format::limits::{
     MAX_CERTIFICATE_BYTES, MAX_DESCRIPTOR_BYTES, MAX_ENTRY_BYTES, MAX_TOTAL_UNCOMPRESSED_BYTES,
-    MAX_TRUST_POLICY_BYTES,
 };
-use st_format::{Descriptor, Manifest, TrustPolicy};
+use st_format::{Descriptor, Manifest};
 use st_sign::SigningKey;
 use st_verify::{Policy, SigningRoots, Threshold, UnixTime, VerifyError, VerifyReport};
 use std::fs::File;
@@ -152,12 +151,9 @@ fn load_trust(a: &VerifyArgs) -> Result<(SigningRoots, Threshold)> {
     };
     match (&a.trust_policy, &a.root_certs) {
         (Some(dir), _) => {
-            let policy_path = dir.join("trust_policy.json");
-            let bytes = files::read_capped(&policy_path, "trust policy", MAX_TRUST_POLICY_BYTES)?;
-            let policy = TrustPolicy::from_json(&bytes)
-                .with_context(|| format!("trust policy {}", policy_path.display()))?;
-            let roots = read_roots(&dir.join("ospkg_signing_root.pem"))?;
-            Ok((roots, Threshold::AtLeast(policy.threshold())))
+            let trust = files::load_trust_dir(dir)?;
+            let threshold = Threshold::AtLeast(trust.policy().threshold());
+            Ok((trust.roots().clone(), threshold))
         }
         (None, Some(file)) => Ok((read_roots(file)?, Threshold::All)),
         (None, None) => bail!("give --trust-policy DIR or --root-certs FILE"),

@@ -11,9 +11,10 @@ use anyhow::{Context, Result, ensure};
 use super::dns::{DNS_NAME, FakeDns};
 use super::hostconfig::{HostConfigJson, SLIRP_GATEWAY, SLIRP_IP};
 use super::run::{
-    Firmware, Outcome, Serve, Served, StbootImage, StbootRun, TrustPolicy, rewrite_url,
+    BootMedia, Firmware, Outcome, Serve, Served, StbootImage, StbootRun, TrustPolicy, rewrite_url,
 };
-use super::{Ctx, Fault, FaultyServer, ovmf, test_mac};
+use super::{Ctx, Fault, FaultyServer, OS_BOOTED, Vm, ovmf, test_mac};
+use crate::util::say;
 
 /// The usual image for a served package: [`Served::trust`], the slirp static host config
 /// with this pointer.
@@ -78,6 +79,7 @@ pub(crate) fn wrong_tls_root(ctx: &Ctx<'_>) -> Result<()> {
         .run()?;
     vm.ensure_line("TLS failure")?;
     vm.ensure_line("round 1: all 1 URL(s) failed; next round in")?;
+    vm.ensure_line("ST:FAILED stage=fetch")?;
     ensure!(
         s.nginx.access_log().is_empty(),
         "nginx served despite the wrong root: {:?}",
@@ -140,6 +142,7 @@ pub(crate) fn threshold_not_met(ctx: &Ctx<'_>) -> Result<()> {
         .run()?;
     vm.ensure_line("1 valid of 1 signatures, 2 required")?;
     vm.ensure_line("round 2: all 2 URL(s) failed; next round in")?;
+    vm.ensure_line("ST:FAILED stage=fetch")?;
     let summary = vm
         .lines()
         .iter()
@@ -364,6 +367,83 @@ pub(crate) fn efi_host_config(ctx: &Ctx<'_>) -> Result<()> {
         s.nginx.served("/os.zip"),
         "nginx: {:?}",
         s.nginx.access_log()
+    );
+    Ok(())
+}
+
+/// UEFI boots stboot as a UKI: OVMF finds `/EFI/BOOT/BOOTX64.EFI` on a FAT disk (the UKI of
+/// `stmgr uki create`, its `.cmdline` the only command line), the systemd stub starts the
+/// kernel with the stboot image, and stboot does a normal network boot.
+pub(crate) fn uefi_uki(ctx: &Ctx<'_>) -> Result<()> {
+    uefi_boot(ctx, BootMedia::Esp)
+}
+
+/// UEFI boots the ISO of `stmgr uki create --format iso` as a CD-ROM (El Torito EFI entry ->
+/// FAT image -> `/EFI/BOOT/BOOTX64.EFI`), then as [`uefi_uki`].
+pub(crate) fn uefi_iso(ctx: &Ctx<'_>) -> Result<()> {
+    uefi_boot(ctx, BootMedia::Cdrom)
+}
+
+fn uefi_boot(ctx: &Ctx<'_>, media: BootMedia) -> Result<()> {
+    let s = Serve::new(ctx).start()?;
+    let img = slirp_image(ctx, &s, &[s.nginx.https_url("/os.json")?])?;
+    let vars = ctx.path("OVMF_VARS.fd");
+    fs::copy(ovmf::VARS, &vars)
+        .with_context(|| format!("{} (apt-get install ovmf)", ovmf::VARS))?;
+    let vm = StbootRun::new(ctx, &img)
+        .firmware(Firmware::Uefi { vars, media })
+        .run()?;
+    // The firmware's boot manager started the media (no -kernel), and the kernel got the
+    // UKI's .cmdline (QEMU's -kernel path would have added initrd=initrd).
+    let device = match media {
+        BootMedia::Esp => "HARDDISK",
+        BootMedia::Cdrom => "DVD-ROM",
+    };
+    ensure!(
+        vm.lines()
+            .iter()
+            .any(|l| l.contains("BdsDxe: starting Boot") && l.contains(device)),
+        "OVMF did not start the {device}"
+    );
+    let cmdline = vm
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("Kernel command line:"))
+        .context("no kernel command line on the console")?;
+    ensure!(
+        cmdline.contains("stboot.recovery=poweroff") && !cmdline.contains("initrd=initrd"),
+        "not the UKI's command line: {cmdline}"
+    );
+    ensure!(
+        s.nginx.served("/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
+    boot_timings(&vm, media)
+}
+
+/// Prints (and checks the order of) when the kernel, stboot, the verification, the kexec and
+/// the test OS showed up, in seconds since QEMU started.
+fn boot_timings(vm: &Vm, media: BootMedia) -> Result<()> {
+    let lines = vm.timed_lines();
+    let at = |text: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l.contains(text))
+            .map(|(t, _)| t.as_secs_f64())
+            .with_context(|| format!("no console line with {text:?}"))
+    };
+    let kernel = at("Linux version")?;
+    let stboot = at("stboot-rs")?;
+    let verified = at(super::run::VERIFIED)?;
+    let os = at(OS_BOOTED)?;
+    ensure!(
+        kernel < stboot && stboot < verified && verified < os,
+        "out of order"
+    );
+    say!(
+        "e2e: UEFI {media:?} timings: kernel {kernel:.2} s, stboot {stboot:.2} s, verified \
+         {verified:.2} s, test OS {os:.2} s (since QEMU start)"
     );
     Ok(())
 }

@@ -19,9 +19,10 @@ use anyhow::{Context, Result};
 
 use super::hostconfig::HostConfigJson;
 use super::{
-    Ctx, Nginx, NginxConfig, OS_BOOTED, OsPkg, SigningKeys, StbootInitramfs, TestPki, Vm,
-    marker_timeout, ovmf, test_mac,
+    Ctx, Nginx, NginxConfig, OS_BOOTED, OsPkg, SigningKeys, StbootInitramfs, TestPki, Vm, VmConfig,
+    marker_timeout, ovmf, qemu, test_mac,
 };
+use crate::util::{cmd, run};
 
 /// Modules for networking with virtio-net NICs: the PCI transport (virtio_pci) is not a
 /// `depends=` of virtio_net, so both are named.
@@ -41,11 +42,11 @@ pub(crate) const STBOOT_APPEND: &str = "stboot.recovery=poweroff stboot.recovery
 /// (20 minutes by default), so these give it 20 s: several rounds, then the summary.
 pub(crate) const FAIL_DEADLINE: &str = "stboot.deadline=20";
 
-/// Console lines stboot prints (see crates/stboot/src/platform.rs and flow.rs).
-pub(crate) const VERIFIED: &str = "verified OS package";
-pub(crate) const KEXEC: &str = "kexec: booting";
-pub(crate) const NOTHING_BOOTED: &str = "no OS package could be booted";
-pub(crate) const RECOVERY: &str = "recovery: powering off";
+/// The stable markers stboot prints (`stboot::flow::markers`; the prose after them may change).
+pub(crate) const VERIFIED: &str = "ST:VERIFIED";
+pub(crate) const KEXEC: &str = "ST:KEXEC";
+pub(crate) const NOTHING_BOOTED: &str = "ST:FAILED stage=";
+pub(crate) const RECOVERY: &str = "ST:RECOVERY powering off";
 
 /// What every network scenario needs: keys, the signed test OS package served by nginx over
 /// HTTPS from `www/` (as `os.json` + `os.zip`), and the TLS PKI.
@@ -270,7 +271,7 @@ impl<'c> StbootImage<'c> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// stboot verifies a package and kexecs it, the test OS reports in and powers off;
-    /// "no OS package could be booted" or a Rust panic fails the run at once.
+    /// `ST:FAILED` or a Rust panic fails the run at once.
     Boots,
     /// stboot prints its failure summary and powers off (recovery); the test OS or a kexec
     /// fails the run at once. Adds [`FAIL_DEADLINE`] before the run's own options.
@@ -289,6 +290,24 @@ pub(crate) enum Firmware {
         /// The variable store file.
         vars: PathBuf,
     },
+    /// UEFI the real way: q35 with OVMF finds stboot as a UKI on boot media. The UKI is made
+    /// by `stmgr uki create` from the run's kernel, the image and the run's command line (in
+    /// `.cmdline`; QEMU passes no `-kernel`, `-initrd` or `-append`).
+    Uefi {
+        /// The variable store file.
+        vars: PathBuf,
+        /// Where the firmware finds it.
+        media: BootMedia,
+    },
+}
+
+/// Boot media for [`Firmware::Uefi`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BootMedia {
+    /// A FAT disk (QEMU's vvfat of `esp/`) with the UKI as `/EFI/BOOT/BOOTX64.EFI`.
+    Esp,
+    /// The ISO of `stmgr uki create --format iso` as a CD-ROM.
+    Cdrom,
 }
 
 /// One boot of a stboot image in QEMU, asserting its [`Outcome`] on the serial console.
@@ -363,8 +382,14 @@ impl<'c> StbootRun<'c> {
         append.extend(self.append);
         let mut cfg = ctx.vm_config(&self.image, &append.join(" "));
         cfg.nics = (1..=self.nics).map(test_mac).collect();
-        if let Firmware::Ovmf { vars } = &self.firmware {
-            cfg.extra_args = ovmf::qemu_args(vars);
+        match &self.firmware {
+            Firmware::Direct => {}
+            Firmware::Ovmf { vars } => cfg.extra_args = ovmf::qemu_args(vars),
+            Firmware::Uefi { vars, media } => {
+                cfg.extra_args = ovmf::qemu_args(vars);
+                cfg.extra_args.extend(uefi_media(ctx, &cfg, *media)?);
+                cfg.direct_kernel = false;
+            }
         }
         cfg.extra_args.extend(self.extra_qemu);
         let (must_see, fail): (&[&str], &[&str]) = match self.outcome {
@@ -381,4 +406,35 @@ impl<'c> StbootRun<'c> {
         vm.wait_poweroff(t)?;
         Ok(vm)
     }
+}
+
+/// Builds `stboot.uki` and `stboot.iso` (`stmgr uki create`: the run's kernel, `cfg.initrd`
+/// and the kernel command line QEMU would pass) and returns the QEMU arguments of `media`.
+fn uefi_media(ctx: &Ctx<'_>, cfg: &VmConfig, media: BootMedia) -> Result<Vec<String>> {
+    let out = ctx.path("stboot");
+    run(cmd(ctx.stmgr()?)
+        .args(["uki", "create", "--format", "uki,iso", "--kernel"])
+        .arg(&cfg.kernel)
+        .arg("--initramfs")
+        .arg(&cfg.initrd)
+        .arg("--cmdline")
+        .arg(qemu::kernel_cmdline(&cfg.append))
+        .arg("--out")
+        .arg(&out))?;
+    Ok(match media {
+        BootMedia::Esp => {
+            let dir = ctx.path("esp");
+            let boot = dir.join("EFI").join("BOOT");
+            fs::create_dir_all(&boot)?;
+            fs::copy(ctx.path("stboot.uki"), boot.join("BOOTX64.EFI"))?;
+            vec![
+                "-drive".into(),
+                format!("format=raw,file=fat:rw:{}", dir.display()),
+            ]
+        }
+        BootMedia::Cdrom => vec![
+            "-cdrom".into(),
+            ctx.path("stboot.iso").display().to_string(),
+        ],
+    })
 }
