@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail, ensure};
 
 /// OVMF code and pristine variable store (Debian package `ovmf`).
 pub(crate) const CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
-const VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// The pristine variable store (copied per VM).
+pub(crate) const VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 /// `f401f2c1-b005-4be0-8cee-f2e5945bcbe7` as EFI_GUID bytes (first three fields little-endian).
 const ST_GUID: [u8; 16] = [

@@ -75,6 +75,9 @@ pub(crate) struct VmConfig {
     pub(crate) extra_args: Vec<String>,
     /// Also print every console line to stdout as it arrives (`cargo xtask demo`).
     pub(crate) echo: bool,
+    /// Pass `kernel`, `initrd` and `append` to QEMU (`-kernel -initrd -append`); false when
+    /// the firmware boots from a disk or CD-ROM in `extra_args` (a UKI has its own).
+    pub(crate) direct_kernel: bool,
 }
 
 impl VmConfig {
@@ -91,6 +94,7 @@ impl VmConfig {
             fail_markers: vec!["Kernel panic".to_owned()],
             extra_args: Vec::new(),
             echo: false,
+            direct_kernel: true,
         }
     }
 }
@@ -147,6 +151,13 @@ pub(crate) fn guest_cpus() -> String {
     std::env::var("E2E_SMP").unwrap_or_else(|_| "1".to_owned())
 }
 
+/// The guest kernel's command line for `append`: `console=ttyS0 panic=-1` first.
+pub(crate) fn kernel_cmdline(append: &str) -> String {
+    format!("console=ttyS0 panic=-1 {append}")
+        .trim_end()
+        .to_owned()
+}
+
 impl Vm {
     /// Starts QEMU; the console goes to `dir/serial.log`, QEMU's stderr to `dir/qemu.stderr`.
     pub(crate) fn start(cfg: &VmConfig, accel: Accel, dir: &Path) -> Result<Self> {
@@ -158,13 +169,15 @@ impl Vm {
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
         };
         qemu.args(["-m", &cfg.memory_mib.to_string(), "-smp", &guest_cpus()])
-            .args(["-nographic", "-no-reboot"])
-            .arg("-kernel")
-            .arg(&cfg.kernel)
-            .arg("-initrd")
-            .arg(&cfg.initrd)
-            .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 {}", cfg.append).trim_end());
+            .args(["-nographic", "-no-reboot"]);
+        if cfg.direct_kernel {
+            qemu.arg("-kernel")
+                .arg(&cfg.kernel)
+                .arg("-initrd")
+                .arg(&cfg.initrd)
+                .arg("-append")
+                .arg(kernel_cmdline(&cfg.append));
+        }
         if cfg.nics.is_empty() {
             qemu.args(["-nic", "none"]);
         } else {

@@ -140,6 +140,16 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::efi_host_config,
     },
     Scenario {
+        name: "uefi-uki",
+        about: "UEFI (OVMF) boots stboot as a UKI from /EFI/BOOT/BOOTX64.EFI on a FAT disk -> boots",
+        run: boot::uefi_uki,
+    },
+    Scenario {
+        name: "uefi-iso",
+        about: "UEFI (OVMF) boots the stboot ISO (El Torito EFI) as a CD-ROM -> boots",
+        run: boot::uefi_iso,
+    },
+    Scenario {
         name: "stboot-bonding",
         about: "stboot: two NICs bonded (active-backup), static address",
         run: boot::bonding,
