@@ -109,18 +109,22 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     }
 }
 
+/// The error for a stub that is not there; for the default path it names the package.
+fn stub_not_found(path: &Path) -> anyhow::Error {
+    if path == Path::new(uki::DEBIAN_STUB_PATH) {
+        anyhow::anyhow!(
+            "--stub {}: not found; install the Debian package systemd-boot-efi \
+             (apt-get install systemd-boot-efi) or give the systemd EFI stub with --stub",
+            path.display()
+        )
+    } else {
+        anyhow::anyhow!("--stub {}: not found", path.display())
+    }
+}
+
 fn read_stub(path: &Path) -> Result<Vec<u8>> {
     match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if path == Path::new(uki::DEBIAN_STUB_PATH) {
-                bail!(
-                    "--stub {}: not found; install the Debian package systemd-boot-efi \
-                     (apt-get install systemd-boot-efi) or give the systemd EFI stub with --stub",
-                    path.display()
-                );
-            }
-            bail!("--stub {}: not found", path.display());
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(stub_not_found(path)),
         _ => files::read_capped(path, "EFI stub", MAX_SMALL_BYTES),
     }
 }
@@ -279,4 +283,30 @@ pub(crate) fn inspect(path: &Path, bytes: &[u8]) -> Result<()> {
         if is_uki { ", a UKI" } else { "" }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_default_stub_names_the_package() {
+        let e = stub_not_found(Path::new(uki::DEBIAN_STUB_PATH)).to_string();
+        assert!(e.contains("Debian package systemd-boot-efi"), "{e}");
+        let e = stub_not_found(Path::new("my.stub")).to_string();
+        assert_eq!(e, "--stub my.stub: not found");
+    }
+
+    #[test]
+    fn output_suffixes_as_the_reference() {
+        assert_eq!(with_suffix(Path::new("st"), ".uki"), Path::new("st.uki"));
+        assert_eq!(
+            with_suffix(Path::new("st.uki"), ".uki"),
+            Path::new("st.uki")
+        );
+        assert_eq!(
+            with_suffix(Path::new("st.uki"), ".iso"),
+            Path::new("st.uki.iso")
+        );
+    }
 }
