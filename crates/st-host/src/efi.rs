@@ -116,6 +116,12 @@ impl Efivarfs {
         Self { root: root.into() }
     }
 
+    /// Whether `root` is an efivarfs mount (checked with `statfs`); `false` for a plain
+    /// directory (tests) or when `root` does not exist.
+    pub fn is_mounted(&self) -> bool {
+        rustix::fs::statfs(&self.root).is_ok_and(|st| st.f_type as u32 == EFIVARFS_MAGIC)
+    }
+
     /// The file of variable `name` with vendor `guid` (the GUID is written lower-case).
     pub fn path(&self, name: &str, guid: &str) -> Result<PathBuf, EfiError> {
         if name.is_empty() || name.contains(['/', '\0']) {
