@@ -169,6 +169,15 @@ impl TrustPolicy {
         })
     }
 
+    /// The same policy with another fetch method (stboot measures the method it used: the
+    /// provisioning pointer forces `initramfs`, see `image::effective_fetch_method`).
+    pub fn with_fetch_method(&self, fetch_method: FetchMethod) -> Self {
+        Self {
+            fetch_method,
+            ..self.clone()
+        }
+    }
+
     /// Canonical compact form, the bytes stboot measures:
     /// `{"ospkg_signature_threshold":2,"ospkg_fetch_method":"network"}`.
     pub fn to_canonical_json(&self) -> Vec<u8> {

@@ -16,7 +16,7 @@
 //! that carries a stable [`markers`] prefix.
 
 use crate::fetch::{self, FetchError, Redactor, Transport};
-use crate::options::Options;
+use crate::options::{Options, TpmPolicy};
 use st_format::archive::{ArchiveError, ArchiveLimits};
 use st_format::host_config::OsPkgPointerError;
 use st_format::image::{effective_fetch_method, trust_files};
@@ -59,6 +59,9 @@ pub mod markers {
     pub const KEXEC: &str = "ST:KEXEC";
     /// Nothing will be booted: `ST:FAILED stage=<stage> <reason>`.
     pub const FAILED: &str = "ST:FAILED";
+    /// The measurements are in the TPM: `ST:MEASURED <n> events into <tpm> (<banks>), sha256
+    /// pcr12=<hex> pcr13=<hex> pcr14=<hex>` (the values read back after extending).
+    pub const MEASURED: &str = "ST:MEASURED";
     /// Recovery (reboot or power-off) starts: `ST:RECOVERY <what> ...`.
     pub const RECOVERY: &str = "ST:RECOVERY";
 }
@@ -118,6 +121,43 @@ pub trait Env {
     fn kexec_load(&mut self, cmdline: &str) -> Result<(), EnvError>;
     /// Jump into the loaded kernel. Returns only on failure, with the reason.
     fn kexec_exec(&mut self) -> EnvError;
+    /// The TPM: `Ok(None)` when the machine has none; an error when one exists but cannot be
+    /// used.
+    fn tpm(&mut self) -> Result<Option<&mut dyn Tpm>, EnvError> {
+        Ok(None)
+    }
+    /// Where the kernel exposes it (`/sys/kernel/fake_pmem`, a patched kernel), hand the
+    /// identity and event log over as the reference does; returns what to append to the OS
+    /// command line. `Ok(None)` where there is no such interface.
+    fn pmem_hand_off(&mut self, _identity: &[u8], _log: &[u8]) -> Result<Option<String>, EnvError> {
+        Ok(None)
+    }
+}
+
+/// The TPM as the boot needs it (TPM 2.0 commands of `st-tpm` through `st-host`'s device in
+/// PID 1; fakes in tests). Algorithms are TPM_ALG_IDs.
+pub trait Tpm {
+    /// Where it is, for messages (e.g. `/dev/tpmrm0`).
+    fn name(&self) -> String;
+    /// The active PCR banks.
+    fn active_banks(&mut self) -> Result<Vec<u16>, EnvError>;
+    /// Extend `pcr` with one digest per bank.
+    fn extend(&mut self, pcr: u32, digests: &[(u16, &[u8])]) -> Result<(), EnvError>;
+    /// Read `pcr` in bank `alg`.
+    fn read_pcr(&mut self, pcr: u32, alg: u16) -> Result<Vec<u8>, EnvError>;
+    /// A whole NV index; `Ok(None)` when it is not defined.
+    fn read_nv(&mut self, index: u32) -> Result<Option<Vec<u8>>, EnvError>;
+}
+
+/// Where the event log and identity appear in the booted OS's root file system: appended to
+/// its initramfs as a second cpio archive, which every Linux kernel unpacks (no patch needed).
+pub mod hand_off {
+    /// Directory.
+    pub const DIR: &str = "stboot";
+    /// The TCG crypto-agile event log of stboot's measurements (layout: docs/measurements.md).
+    pub const EVENT_LOG: &str = "stboot/eventlog.bin";
+    /// The identity measured into PCR 14 (may be empty).
+    pub const IDENTITY: &str = "stboot/identity";
 }
 
 /// Where time went, for the summary line and the benchmark.
@@ -135,6 +175,8 @@ pub struct Timings {
     pub archive_bytes: u64,
     /// Verification after the last byte arrived.
     pub verify: Duration,
+    /// Measuring into the TPM (identity read, extends, read-back).
+    pub measure: Duration,
 }
 
 /// A verified package, ready to boot. Only [`run`] makes one, from a [`VerifiedOsPackage`],
@@ -148,6 +190,11 @@ pub struct Ready {
     pub source: String,
     /// The trust policy directory it was verified under.
     pub trust: Trust,
+    /// How the package was obtained (the trust policy's method, or `initramfs` for the
+    /// provisioning pointer): the trust policy is measured with this method.
+    pub fetch_method: FetchMethod,
+    /// The archive's file name from its URL (network), `None` from the image.
+    pub archive_name: Option<Vec<u8>>,
     /// Where time went.
     pub timings: Timings,
 }
@@ -165,6 +212,8 @@ pub enum Stage {
     Fetch,
     /// Reading and verifying the OS package carried in the image.
     Initramfs,
+    /// Measuring into the TPM.
+    Measure,
     /// Extracting the verified kernel and initramfs.
     Extract,
     /// Loading the kernel with kexec.
@@ -182,6 +231,7 @@ impl Stage {
             Self::Network => "network",
             Self::Fetch => "fetch",
             Self::Initramfs => "initramfs",
+            Self::Measure => "measure",
             Self::Extract => "extract",
             Self::KexecLoad => "kexec-load",
             Self::Kexec => "kexec",
@@ -254,6 +304,9 @@ pub enum FlowError {
         /// Why.
         source: PackageFileError,
     },
+    /// Measuring failed (a required TPM is absent, or the TPM failed a command).
+    #[error("{0}")]
+    Measure(#[source] MeasureError),
     /// No buffers for the kernel and initramfs.
     #[error("buffers for kernel and initramfs: {0}")]
     Buffers(#[source] EnvError),
@@ -284,11 +337,42 @@ impl FlowError {
             Self::Network(_) => Stage::Network,
             Self::AllUrlsFailed { .. } => Stage::Fetch,
             Self::PackageFile { .. } => Stage::Initramfs,
+            Self::Measure(_) => Stage::Measure,
             Self::Buffers(_) | Self::Extract { .. } => Stage::Extract,
             Self::KexecLoad(_) => Stage::KexecLoad,
             Self::Kexec(_) => Stage::Kexec,
         }
     }
+}
+
+/// Why measuring stopped the boot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeasureError {
+    /// `stboot.tpm=required` and there is no TPM.
+    #[error("no TPM, and stboot.tpm=required: nothing boots unmeasured")]
+    Required,
+    /// A TPM device exists but could not be opened.
+    #[error("TPM: {0}")]
+    Open(#[source] EnvError),
+    /// The TPM failed a command.
+    #[error("TPM {tpm}: {what}: {source}")]
+    Command {
+        /// The device.
+        tpm: String,
+        /// What was asked (e.g. "extending PCR 12 (0xa0000000)").
+        what: String,
+        /// The TPM's or the device's error.
+        source: EnvError,
+    },
+    /// `stboot.tpm=required` and an active bank cannot be computed by stboot.
+    #[error("TPM {tpm}: active PCR bank 0x{alg:04x} is not supported, and stboot.tpm=required")]
+    UnsupportedBank {
+        /// The device.
+        tpm: String,
+        /// The TPM_ALG_ID.
+        alg: u16,
+    },
 }
 
 /// Why nothing can be booted: the error that stopped the flow and every attempt before it.
@@ -560,6 +644,7 @@ fn try_url(
         verified,
         descriptor: bytes,
         source: zip_shown,
+        archive_name: Some(st_measure::archive_name_from_url_path(zip_url.path())),
     })
 }
 
@@ -568,6 +653,7 @@ struct Found {
     verified: VerifiedOsPackage,
     descriptor: Vec<u8>,
     source: String,
+    archive_name: Option<Vec<u8>>,
 }
 
 fn from_initramfs(
@@ -607,6 +693,7 @@ fn from_initramfs(
         verified,
         descriptor: descriptor_bytes,
         source: format!("/{zip}"),
+        archive_name: None,
     })
 }
 
@@ -632,7 +719,9 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
         verified: found.verified,
         descriptor: found.descriptor,
         source: found.source,
+        fetch_method: effective_fetch_method(trust.dir.policy(), &hc),
         trust,
+        archive_name: found.archive_name,
         timings,
     })
 }
@@ -738,8 +827,8 @@ fn find(
 /// loaded.
 ///
 /// `started` is when stboot started, for the timing line.
-pub fn boot(env: &mut dyn Env, ready: Ready, started: Instant) -> Failure {
-    match boot_tail(env, ready, started) {
+pub fn boot(env: &mut dyn Env, ready: Ready, opts: &Options, started: Instant) -> Failure {
+    match boot_tail(env, ready, opts, started) {
         Ok(never) => match never {},
         Err(e) => e.into(),
     }
@@ -748,14 +837,35 @@ pub fn boot(env: &mut dyn Env, ready: Ready, started: Instant) -> Failure {
 /// Never constructed: [`boot_tail`] only returns through its error.
 enum Never {}
 
-fn boot_tail(env: &mut dyn Env, ready: Ready, started: Instant) -> Result<Never, FlowError> {
+fn boot_tail(
+    env: &mut dyn Env,
+    ready: Ready,
+    opts: &Options,
+    started: Instant,
+) -> Result<Never, FlowError> {
+    let t = Instant::now();
+    let measured = measure(env, &ready, opts.tpm).map_err(FlowError::Measure)?;
+    let measure_time = t.elapsed();
     let Ready {
         verified,
         source,
-        timings,
+        mut timings,
         ..
     } = ready;
+    timings.measure = measure_time;
     let manifest = verified.layout().manifest().clone();
+    let mut cmdline = manifest.cmdline().to_owned();
+    if let Some(m) = &measured {
+        match env.pmem_hand_off(&m.identity, &m.log) {
+            Ok(Some(extra)) => {
+                log::info!("event log handed over in pmem as well ({extra})");
+                cmdline.push_str(&extra);
+            }
+            Ok(None) => {}
+            // The reference treats this hand-off as best effort; the initramfs copy remains.
+            Err(e) => log::warn!("pmem hand-off of the event log: {e}"),
+        }
+    }
     let t = Instant::now();
     {
         let [mut kernel, mut initramfs] = env.image_buffers().map_err(FlowError::Buffers)?;
@@ -767,21 +877,23 @@ fn boot_tail(env: &mut dyn Env, ready: Ready, started: Instant) -> Result<Never,
         verified
             .extract_kernel(&mut kernel)
             .map_err(|e| extract_error(manifest.kernel(), e))?;
-        verified
+        let written = verified
             .extract_initramfs(&mut initramfs)
             .map_err(|e| extract_error(manifest.initramfs(), e))?;
+        if let Some(m) = &measured {
+            append_hand_off(&mut initramfs, written, m).map_err(FlowError::Buffers)?;
+        }
     }
     // The archive is no longer needed: free it before the kernel copies the images.
     drop(verified.into_verdict());
     let extract = t.elapsed();
     let t = Instant::now();
-    env.kexec_load(manifest.cmdline())
-        .map_err(FlowError::KexecLoad)?;
+    env.kexec_load(&cmdline).map_err(FlowError::KexecLoad)?;
     let load = t.elapsed();
     let total = started.elapsed();
     let transfer = timings.archive;
     log::info!(
-        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, extract {:.2} s, kexec_file_load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
+        "timing: modules {:.2} s, network {:.2} s, descriptor {:.2} s, archive transfer {:.2} s ({} bytes, {:.1} MB/s), verify {:.3} s, measure {:.3} s, extract {:.2} s, kexec_file_load {:.2} s; total {:.2} s, of which not transfer {:.2} s",
         timings.modules.as_secs_f64(),
         timings.network.as_secs_f64(),
         timings.descriptor.as_secs_f64(),
@@ -789,16 +901,16 @@ fn boot_tail(env: &mut dyn Env, ready: Ready, started: Instant) -> Result<Never,
         timings.archive_bytes,
         timings.archive_bytes as f64 / transfer.as_secs_f64().max(1e-6) / 1e6,
         timings.verify.as_secs_f64(),
+        timings.measure.as_secs_f64(),
         extract.as_secs_f64(),
         load.as_secs_f64(),
         total.as_secs_f64(),
         total.saturating_sub(transfer).as_secs_f64(),
     );
     log::info!(
-        "{} {} with cmdline {:?}",
+        "{} {} with cmdline {cmdline:?}",
         markers::KEXEC,
         manifest.kernel(),
-        manifest.cmdline()
     );
     Err(FlowError::Kexec(env.kexec_exec()))
 }
@@ -839,6 +951,148 @@ fn jitter_seed(round: u32) -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(round);
     h.finish()
+}
+
+/// What was measured, to hand to the OS.
+struct Measured {
+    /// The event log (TCG crypto-agile, the digests extended in every bank).
+    log: Vec<u8>,
+    /// The identity measured into PCR 14.
+    identity: Vec<u8>,
+}
+
+/// Extend the layout's events (`st_measure::events`) into every active bank of the TPM.
+/// `Ok(None)`: no TPM and none required. Any TPM error is a failure, never a skip.
+fn measure(
+    env: &mut dyn Env,
+    ready: &Ready,
+    policy: TpmPolicy,
+) -> Result<Option<Measured>, MeasureError> {
+    let tpm = match env.tpm() {
+        Ok(Some(tpm)) => tpm,
+        Ok(None) if policy == TpmPolicy::Required => return Err(MeasureError::Required),
+        Ok(None) => {
+            log::warn!("no TPM: booting without measurements (stboot.tpm=required refuses this)");
+            return Ok(None);
+        }
+        Err(e) => return Err(MeasureError::Open(e)),
+    };
+    let name = tpm.name();
+    let command = |what: &str| {
+        let (tpm, what) = (name.clone(), what.to_owned());
+        move |source| MeasureError::Command { tpm, what, source }
+    };
+    let mut banks = Vec::new();
+    for alg in tpm
+        .active_banks()
+        .map_err(command("reading the active PCR banks"))?
+    {
+        match st_measure::Bank::from_alg_id(alg) {
+            Some(bank) => banks.push(bank),
+            None if policy == TpmPolicy::Required => {
+                return Err(MeasureError::UnsupportedBank { tpm: name, alg });
+            }
+            None => log::error!(
+                "TPM {name}: active PCR bank 0x{alg:04x} is not supported: PCRs 12-14 of that bank stay unmeasured"
+            ),
+        }
+    }
+    // The reference reads the whole index; an index that cannot be read counts as no identity.
+    let identity = match tpm.read_nv(st_measure::IDENTITY_NV_INDEX) {
+        Ok(Some(raw)) => st_measure::identity_from_nv(&raw).to_vec(),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            log::warn!(
+                "TPM {name}: identity NV index 0x{:08x}: {e}; measuring an empty identity",
+                st_measure::IDENTITY_NV_INDEX
+            );
+            Vec::new()
+        }
+    };
+    let policy_measured = ready
+        .trust
+        .dir
+        .policy()
+        .with_fetch_method(ready.fetch_method);
+    let roots: Vec<&[u8]> = ready.trust.dir.roots().ders().collect();
+    let tls: Vec<&[u8]> = ready
+        .trust
+        .dir
+        .tls_roots()
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    let descriptor = Descriptor::from_json(&ready.descriptor).map_err(|e| {
+        // Cannot happen: these bytes were parsed before verification.
+        MeasureError::Command {
+            tpm: name.clone(),
+            what: "re-reading the descriptor".into(),
+            source: Box::new(e),
+        }
+    })?;
+    let archive_source = match &ready.archive_name {
+        Some(file_name) => st_measure::ArchiveSource::Network { file_name },
+        None => st_measure::ArchiveSource::Initramfs,
+    };
+    let events = st_measure::events(&st_measure::Inputs {
+        archive_sha256: *ready.verified.digest().as_bytes(),
+        archive_source,
+        descriptor_bytes: &ready.descriptor,
+        descriptor: &descriptor,
+        trust_policy: &policy_measured,
+        signing_roots: &roots,
+        tls_roots: &tls,
+        identity: &identity,
+    });
+    let mut log = st_measure::EventLog::new(&banks);
+    for event in &events {
+        let digests: Vec<(st_measure::Bank, Vec<u8>)> =
+            banks.iter().map(|b| (*b, event.digest(*b))).collect();
+        let refs: Vec<(u16, &[u8])> = digests
+            .iter()
+            .map(|(b, d)| (b.alg_id(), d.as_slice()))
+            .collect();
+        let what = format!("extending PCR {} (0x{:08x})", event.pcr, event.event_type);
+        tpm.extend(event.pcr, &refs).map_err(command(&what))?;
+        log.push(event);
+    }
+    let mut values = Vec::new();
+    for pcr in [
+        st_measure::DETAIL_PCR,
+        st_measure::AUTHORITY_PCR,
+        st_measure::IDENTITY_PCR,
+    ] {
+        let what = format!("reading PCR {pcr}");
+        let value = tpm
+            .read_pcr(pcr, st_measure::Bank::Sha256.alg_id())
+            .map_err(command(&what))?;
+        values.push(format!("pcr{pcr}={}", st_measure::hex(&value)));
+    }
+    log::info!(
+        "{} {} events into {} ({}), sha256 {}",
+        markers::MEASURED,
+        events.len(),
+        name,
+        banks.iter().map(|b| b.name()).collect::<Vec<_>>().join(","),
+        values.join(" ")
+    );
+    Ok(Some(Measured {
+        log: log.to_bytes(),
+        identity,
+    }))
+}
+
+/// Append the event log and identity to the OS initramfs, as a second cpio archive starting on
+/// a 4-byte boundary (the kernel's unpacker requires it after the first, compressed or not).
+fn append_hand_off(out: &mut dyn io::Write, written: u64, m: &Measured) -> Result<(), EnvError> {
+    let pad = (4 - written % 4) % 4;
+    out.write_all(&[0u8; 3][..pad as usize])?;
+    let mut cpio = st_image::cpio::CpioWriter::new(out);
+    cpio.dir(hand_off::DIR, 0o755)?;
+    cpio.file(hand_off::EVENT_LOG, 0o444, &m.log)?;
+    cpio.file(hand_off::IDENTITY, 0o444, &m.identity)?;
+    cpio.finish()?;
+    Ok(())
 }
 
 #[cfg(test)]

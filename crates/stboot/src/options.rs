@@ -16,6 +16,15 @@ pub enum Recovery {
     Poweroff,
 }
 
+/// Whether a boot needs a TPM (`stboot.tpm=auto|required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TpmPolicy {
+    /// Measure when a TPM is present; without one, log it and boot unmeasured (the reference).
+    Auto,
+    /// Without a working TPM nothing boots.
+    Required,
+}
+
 /// Tunables of a boot. Defaults follow the reference where it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -45,6 +54,9 @@ pub struct Options {
     /// Longest pause between rounds over the URL list (`stboot.round_backoff_max=SECONDS`).
     /// Rounds start `stboot.backoff` apart (at least 1 s) and double up to this, with jitter.
     pub round_backoff_max: Duration,
+    /// TPM requirement (`stboot.tpm=auto|required`). A TPM that is present but fails is always
+    /// a failure; this decides only what the absence of one means.
+    pub tpm: TpmPolicy,
 }
 
 impl Default for Options {
@@ -61,6 +73,7 @@ impl Default for Options {
             min_rate: 64 * 1024,
             rate_window: Duration::from_secs(30),
             round_backoff_max: Duration::from_secs(60),
+            tpm: TpmPolicy::Auto,
         }
     }
 }
@@ -127,6 +140,13 @@ impl Options {
                         _ => return Err(bad("reboot or poweroff")),
                     }
                 }
+                "tpm" => {
+                    o.tpm = match v.as_str() {
+                        "auto" => TpmPolicy::Auto,
+                        "required" => TpmPolicy::Required,
+                        _ => return Err(bad("auto or required")),
+                    }
+                }
                 "recovery_delay" => o.recovery_delay = seconds(k, v)?,
                 "deadline" => o.deadline = seconds(k, v)?,
                 "backoff" => o.backoff = seconds(k, v)?,
@@ -191,6 +211,7 @@ mod tests {
             ("deadline", "-1"),
             ("retries", "0"),
             ("recovery", "halt"),
+            ("tpm", "yes"),
         ] {
             let m = BTreeMap::from([(k.to_string(), v.to_string())]);
             let e = Options::from_map(&m).unwrap_err().to_string();

@@ -50,6 +50,8 @@ struct FileEnv {
     /// extracts into counting sinks instead of memfds.
     network: bool,
     images: Option<Images>,
+    /// The TPM, opened on first use (PID 1 only: a dry run never extends this machine's PCRs).
+    tpm: Option<DeviceTpm>,
     /// Dry run: what would be loaded (kernel bytes, initramfs bytes, command line).
     would_load: Option<(u64, u64, String)>,
 }
@@ -99,9 +101,78 @@ impl FileEnv {
             efi: pid1,
             network: pid1,
             images: None,
+            tpm: None,
             would_load: None,
         }
     }
+}
+
+/// The TPM 2.0 device through `st-tpm`'s commands.
+struct DeviceTpm(st_tpm::Tpm<st_host::tpm::Device>);
+
+impl flow::Tpm for DeviceTpm {
+    fn name(&self) -> String {
+        self.0.transport().path().to_owned()
+    }
+    fn active_banks(&mut self) -> Result<Vec<u16>, EnvError> {
+        Ok(self
+            .0
+            .active_pcr_banks()?
+            .into_iter()
+            .map(|a| a.0)
+            .collect())
+    }
+    fn extend(&mut self, pcr: u32, digests: &[(u16, &[u8])]) -> Result<(), EnvError> {
+        let digests: Vec<(st_tpm::AlgId, &[u8])> = digests
+            .iter()
+            .map(|(alg, d)| (st_tpm::AlgId(*alg), *d))
+            .collect();
+        Ok(self.0.pcr_extend(pcr, &digests)?)
+    }
+    fn read_pcr(&mut self, pcr: u32, alg: u16) -> Result<Vec<u8>, EnvError> {
+        Ok(self.0.pcr_read(pcr, st_tpm::AlgId(alg))?)
+    }
+    fn read_nv(&mut self, index: u32) -> Result<Option<Vec<u8>>, EnvError> {
+        Ok(self.0.nv_read_all(index)?)
+    }
+}
+
+/// The reference's metadata hand-off (needs a kernel with `/sys/kernel/fake_pmem`): a 32-byte
+/// header, then type-length-value records (identity, event log), written to `contents`; the OS
+/// kernel is told to reserve that memory with `memmap=`.
+fn pmem_hand_off(identity: &[u8], log: &[u8]) -> Result<Option<String>, EnvError> {
+    const DIR: &str = "/sys/kernel/fake_pmem";
+    const MAGIC: &[u8] = b"stboot metadata v1";
+    const UXID: u32 = 0x4449_5855;
+    const ELOG: u32 = 0x474F_4C45;
+    let address_text = match std::fs::read_to_string(format!("{DIR}/address")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{DIR}/address: {e}").into()),
+    };
+    let t = address_text.trim();
+    let address = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    }
+    .map_err(|e| format!("{DIR}/address {t:?}: {e}"))?;
+    if address == 0 {
+        return Err(format!("{DIR}/address is 0").into());
+    }
+    let mut contents = MAGIC.to_vec();
+    contents.resize(32, 0);
+    for (kind, data) in [(UXID, identity), (ELOG, log)] {
+        let len = u32::try_from(data.len()).map_err(|_| "hand-off record over 4 GiB")?;
+        contents.extend_from_slice(&kind.to_le_bytes());
+        contents.extend_from_slice(&len.to_le_bytes());
+        contents.extend_from_slice(data);
+    }
+    std::fs::write(format!("{DIR}/contents"), &contents)
+        .map_err(|e| format!("{DIR}/contents: {e}"))?;
+    Ok(Some(format!(
+        " memmap=0x{:x}!0x{address:08x}",
+        contents.len()
+    )))
 }
 
 impl Env for FileEnv {
@@ -244,6 +315,24 @@ impl Env for FileEnv {
         } else {
             Box::new(DryRunEnd)
         }
+    }
+    fn tpm(&mut self) -> Result<Option<&mut dyn flow::Tpm>, EnvError> {
+        if !self.network {
+            return Ok(None);
+        }
+        if self.tpm.is_none() {
+            match st_host::tpm::Device::open()? {
+                Some(device) => self.tpm = Some(DeviceTpm(st_tpm::Tpm::new(device))),
+                None => return Ok(None),
+            }
+        }
+        Ok(self.tpm.as_mut().map(|t| t as &mut dyn flow::Tpm))
+    }
+    fn pmem_hand_off(&mut self, identity: &[u8], log: &[u8]) -> Result<Option<String>, EnvError> {
+        if !self.network {
+            return Ok(None);
+        }
+        pmem_hand_off(identity, log)
     }
 }
 
@@ -391,7 +480,7 @@ pub fn dry_run(a: &DryRunArgs) -> ExitCode {
     let source = ready.source.clone();
     let manifest = ready.verified.layout().manifest().clone();
     // The boot tail as PID 1 runs it (extraction with every check), up to the jump.
-    let f = flow::boot(&mut env, ready, Instant::now());
+    let f = flow::boot(&mut env, ready, &opts, Instant::now());
     match (&*f.error, env.would_load.take()) {
         (FlowError::Kexec(e), Some((kernel, initramfs, cmdline)))
             if f.stage() == Stage::Kexec && e.is::<DryRunEnd>() =>
@@ -529,7 +618,7 @@ pub fn pid1() -> ! {
         Ok(mut ready) => {
             log_ready(&ready);
             ready.timings.modules = modules;
-            let f = flow::boot(&mut env, ready, started);
+            let f = flow::boot(&mut env, ready, &opts, started);
             log_failure(&f);
         }
         Err(f) => log_failure(&f),

@@ -94,6 +94,7 @@ struct FakeEnv {
     /// The initramfs buffer refuses writes.
     full_disk: bool,
     full: Full,
+    tpm: Option<FakeTpm>,
 }
 
 /// A buffer that is always full.
@@ -128,6 +129,7 @@ impl FakeEnv {
             fail_load: false,
             full_disk: false,
             full: Full,
+            tpm: None,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -205,6 +207,47 @@ impl Env for FakeEnv {
     fn kexec_exec(&mut self) -> flow::EnvError {
         self.steps.push("exec".into());
         "kexec returned".into()
+    }
+    fn tpm(&mut self) -> Result<Option<&mut dyn flow::Tpm>, flow::EnvError> {
+        Ok(self.tpm.as_mut().map(|t| t as &mut dyn flow::Tpm))
+    }
+}
+
+/// A TPM in memory: PCRs per (bank, index), an NV index, and an extend that can fail.
+#[derive(Default)]
+struct FakeTpm {
+    banks: Vec<u16>,
+    pcrs: std::collections::BTreeMap<(u16, u32), Vec<u8>>,
+    nv: Option<Vec<u8>>,
+    fail_extend_of: Option<u32>,
+    steps: Rc<RefCell<Vec<String>>>,
+}
+
+impl flow::Tpm for FakeTpm {
+    fn name(&self) -> String {
+        "/dev/faketpm".into()
+    }
+    fn active_banks(&mut self) -> Result<Vec<u16>, flow::EnvError> {
+        Ok(self.banks.clone())
+    }
+    fn extend(&mut self, pcr: u32, digests: &[(u16, &[u8])]) -> Result<(), flow::EnvError> {
+        self.steps.borrow_mut().push(format!("extend {pcr}"));
+        if self.fail_extend_of == Some(pcr) {
+            return Err("TPM_RC_LOCALITY".into());
+        }
+        for (alg, d) in digests {
+            let bank = st_measure::Bank::from_alg_id(*alg).unwrap();
+            let old = self.pcrs.get(&(*alg, pcr)).cloned().unwrap_or(bank.zeros());
+            self.pcrs.insert((*alg, pcr), bank.extend(&old, d));
+        }
+        Ok(())
+    }
+    fn read_pcr(&mut self, pcr: u32, alg: u16) -> Result<Vec<u8>, flow::EnvError> {
+        let bank = st_measure::Bank::from_alg_id(alg).unwrap();
+        Ok(self.pcrs.get(&(alg, pcr)).cloned().unwrap_or(bank.zeros()))
+    }
+    fn read_nv(&mut self, _: u32) -> Result<Option<Vec<u8>>, flow::EnvError> {
+        Ok(self.nv.clone())
     }
 }
 
@@ -707,7 +750,7 @@ fn ready_env() -> (FakeEnv, flow::Ready) {
 fn the_boot_tail_extracts_then_loads_then_executes() {
     let (mut env, ready) = ready_env();
     let kernel_len = ready.verified.layout().kernel().uncompressed_size();
-    let f = flow::boot(&mut env, ready, Instant::now());
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
     assert_eq!(f.stage(), flow::Stage::Kexec, "{f}");
     assert_eq!(f.to_string(), "kexec: kexec returned");
     assert_eq!(env.steps.len(), 3, "{:?}", env.steps);
@@ -725,7 +768,7 @@ fn the_boot_tail_extracts_then_loads_then_executes() {
 fn a_failed_kexec_load_never_executes() {
     let (mut env, ready) = ready_env();
     env.fail_load = true;
-    let f = flow::boot(&mut env, ready, Instant::now());
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
     assert_eq!(f.stage(), flow::Stage::KexecLoad);
     assert_eq!(f.to_string(), "kexec load: EINVAL");
     assert!(!env.steps.iter().any(|s| s == "exec"), "{:?}", env.steps);
@@ -735,7 +778,7 @@ fn a_failed_kexec_load_never_executes() {
 fn a_failed_extraction_never_loads() {
     let (mut env, ready) = ready_env();
     env.full_disk = true;
-    let f = flow::boot(&mut env, ready, Instant::now());
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
     assert_eq!(f.stage(), flow::Stage::Extract, "{f}");
     assert!(
         f.to_string()
@@ -743,4 +786,116 @@ fn a_failed_extraction_never_loads() {
         "{f}"
     );
     assert_eq!(env.steps, ["buffers"]);
+}
+
+fn with_tpm(env: &mut FakeEnv) -> Rc<RefCell<Vec<String>>> {
+    let steps = Rc::new(RefCell::new(Vec::new()));
+    env.tpm = Some(FakeTpm {
+        banks: vec![0x0004, 0x000b, 0x000c],
+        nv: Some(b"\0node-7\0\0".to_vec()),
+        steps: steps.clone(),
+        ..FakeTpm::default()
+    });
+    steps
+}
+
+#[test]
+fn measured_before_kexec_in_every_bank_and_the_log_replays_to_the_pcrs() {
+    let (mut env, ready) = ready_env();
+    let tpm_steps = with_tpm(&mut env);
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Kexec, "{f}");
+    // Six extends (12, 12, 13, 13, 13, 14), all before the images were even extracted.
+    assert_eq!(
+        *tpm_steps.borrow(),
+        [
+            "extend 12",
+            "extend 12",
+            "extend 13",
+            "extend 13",
+            "extend 13",
+            "extend 14"
+        ]
+    );
+    assert_eq!(env.steps[0], "buffers");
+    // The event log went to the OS as a second cpio archive after the initramfs.
+    let kernel_len = env.kernel.len();
+    assert!(kernel_len > 0);
+    let init = &env.initramfs;
+    let tail_start = find_hand_off(init);
+    assert_eq!(
+        tail_start % 4,
+        0,
+        "the appended archive starts 4-byte aligned"
+    );
+    let entries = st_image::cpio::read_archive(&init[tail_start..]).unwrap();
+    let log = entries
+        .iter()
+        .find(|e| e.name == "stboot/eventlog.bin")
+        .expect("the event log in the OS initramfs");
+    let identity = entries
+        .iter()
+        .find(|e| e.name == "stboot/identity")
+        .unwrap();
+    assert_eq!(
+        identity.data, b"node-7",
+        "NUL bytes trimmed as the reference does"
+    );
+    let replayed = st_measure::replay(&st_measure::parse_log(log.data).unwrap());
+    let tpm = env.tpm.as_ref().unwrap();
+    for bank in [
+        st_measure::Bank::Sha1,
+        st_measure::Bank::Sha256,
+        st_measure::Bank::Sha384,
+    ] {
+        for pcr in [12, 13, 14] {
+            assert_eq!(
+                replayed.pcrs.get(bank, pcr).unwrap(),
+                tpm.pcrs[&(bank.alg_id(), pcr)].as_slice(),
+                "{bank:?} PCR {pcr}: the log replays to what the TPM holds"
+            );
+        }
+    }
+}
+
+/// Where the appended archive starts: after the OS initramfs (a cpio of its own).
+fn find_hand_off(init: &[u8]) -> usize {
+    let needle = b"stboot\0";
+    let name_at = init
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the hand-off directory entry");
+    // The newc header is 110 bytes before the name.
+    name_at - 110
+}
+
+#[test]
+fn a_required_tpm_that_is_absent_boots_nothing() {
+    let (mut env, ready) = ready_env();
+    let mut o = opts();
+    o.tpm = stboot::options::TpmPolicy::Required;
+    let f = flow::boot(&mut env, ready, &o, Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Measure, "{f}");
+    assert!(f.to_string().contains("stboot.tpm=required"), "{f}");
+    assert!(
+        env.steps.is_empty(),
+        "nothing extracted or loaded: {:?}",
+        env.steps
+    );
+}
+
+#[test]
+fn a_tpm_error_while_extending_never_boots() {
+    let (mut env, ready) = ready_env();
+    with_tpm(&mut env);
+    if let Some(t) = env.tpm.as_mut() {
+        t.fail_extend_of = Some(13);
+    }
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Measure, "{f}");
+    assert_eq!(
+        f.to_string(),
+        "TPM /dev/faketpm: extending PCR 13 (0xa0000002): TPM_RC_LOCALITY"
+    );
+    assert!(env.steps.is_empty(), "{:?}", env.steps);
 }
