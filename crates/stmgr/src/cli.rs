@@ -58,6 +58,17 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::uki::UkiCommand,
     },
+    /// Predict the TPM measurements (PCR 12, 13, 14) stboot makes for an OS package.
+    Measure {
+        #[command(subcommand)]
+        command: crate::measure::MeasureCommand,
+    },
+    /// Read a TPM event log (stboot's or the firmware's): list its events, or replay it to
+    /// PCR values.
+    Eventlog {
+        #[command(subcommand)]
+        command: crate::measure::EventlogCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

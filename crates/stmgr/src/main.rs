@@ -8,6 +8,7 @@ mod cli;
 mod files;
 mod image;
 mod keygen;
+mod measure;
 mod ospkg;
 mod uki;
 
@@ -63,6 +64,13 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 uki::inspect_file(&a.file).map(|()| ExitCode::SUCCESS)
             }
             cli::ImageCommand::Inspect(a) => image::inspect(&a).map(|()| ExitCode::SUCCESS),
+        },
+        Command::Measure {
+            command: measure::MeasureCommand::Predict(a),
+        } => measure::predict(&a).map(|()| ExitCode::SUCCESS),
+        Command::Eventlog { command } => match command {
+            measure::EventlogCommand::Show(a) => measure::show(&a).map(|()| ExitCode::SUCCESS),
+            measure::EventlogCommand::Replay(a) => measure::replay(&a).map(|()| ExitCode::SUCCESS),
         },
         Command::Uki { command } => match command {
             uki::UkiCommand::Create(a) => uki::create(&a).map(|()| ExitCode::SUCCESS),
