@@ -292,7 +292,8 @@ pub fn remote_run(a: &RemoteRunArgs) -> Result<(), Failure> {
     };
     let mut handler = |keys: &SecureBootKeys| secure_boot(&nvram, keys);
     let served = protocol::serve(&listener, &cfg, &mut handler)?;
-    log::info!("received entropy\n\n{}\n", hexdump(&served.local_entropy));
+    log::info!("received entropy:");
+    eprintln!("{}", hexdump(&served.local_entropy));
     log::info!("host key fingerprint {}", served.commit.fingerprint);
     if !a.yes {
         eprint!("Press Enter to commit changes, ctrl+c to abort");
@@ -367,7 +368,8 @@ pub fn local_run(a: &LocalRunArgs) -> Result<(), Failure> {
         client.add_secure_boot(&keys)?;
     }
     let commit = client.commit()?;
-    log::info!("added entropy\n\n{}\n", hexdump(&entropy));
+    log::info!("added entropy:");
+    eprintln!("{}", hexdump(&entropy));
     let mut out = std::io::stdout().lock();
     let lines = format!(
         "publickey={}\nfingerprint={}\nhostname={}\nip={ip_text}\n",

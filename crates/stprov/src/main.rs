@@ -21,8 +21,32 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
+/// Log lines on stderr as `stprov: [LEVEL] message` (escaped to one line, as stboot's).
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let text = r.args().to_string();
+            eprintln!(
+                "stprov: {} {}",
+                st_host::log::level_tag(r.level()),
+                st_host::log::escape(&text)
+            );
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: Stderr = Stderr;
+
 fn main() -> ExitCode {
-    let _ = st_host::log::init(log::LevelFilter::Info, false);
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let args = stprov::cli::go_style_args(std::env::args());
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,

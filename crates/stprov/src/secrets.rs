@@ -353,6 +353,27 @@ mod tests {
         .unwrap();
     }
 
+    /// Byte for byte what Go derives (testdata/go-crosscheck: Go's own ed25519 and
+    /// x509.CreateCertificate with the reference's template): certificate, basic-auth
+    /// password, host key, identity, authentication.
+    #[test]
+    fn matches_go_vectors() {
+        let text = include_str!("../testdata/go-crosscheck/expected.txt");
+        let v: std::collections::BTreeMap<&str, &str> =
+            text.lines().filter_map(|l| l.split_once('=')).collect();
+        let otp = Otp::new(v["password"]);
+        let (der, _) = otp.server_identity().unwrap();
+        assert_eq!(hex(&der), v["cert"]);
+        assert_eq!(otp.basic_auth_password(), v["basic"]);
+        let uds = DeviceSecret::new(&[1; 32], &[2; 32]);
+        let hk = uds.host_key();
+        assert_eq!(hk.public_key_line(), v["publickey"]);
+        assert_eq!(hk.fingerprint(), v["fingerprint"]);
+        assert_eq!(format!("{:08x}", hk.check), v["check"]);
+        assert_eq!(uds.identity(), v["identity"]);
+        assert_eq!(uds.authentication(), v["authentication"]);
+    }
+
     /// The SSH key formats: the public line and fingerprint agree with the private file, which
     /// has the OpenSSH layout (magic, "none" cipher, matching check words, padding 1, 2, ...).
     #[test]

@@ -199,6 +199,37 @@ fn remote_run_and_local_run_provision_a_host_key() {
         .decode(kv["publickey"].trim_start_matches("ssh-ed25519 "))
         .unwrap();
     assert!(body.windows(blob.len()).any(|w| w == blob.as_slice()));
+    // OpenSSH reads the stored key and derives the same public key and fingerprint.
+    if Path::new("/usr/bin/ssh-keygen").exists() {
+        let key = efi.path().join("host_key");
+        std::fs::write(&key, &pem).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let o = Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            format!("{} ospkg@system-transparency", kv["publickey"])
+        );
+        let o = Command::new("ssh-keygen")
+            .arg("-l")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(kv["fingerprint"]),
+            "{}",
+            text(&o)
+        );
+    } else {
+        eprintln!("ssh-keygen absent (openssh-client): OpenSSH check skipped");
+    }
     let fp = ring::digest::digest(&ring::digest::SHA256, &blob);
     assert_eq!(
         kv["fingerprint"],

@@ -1,0 +1,3 @@
+module stprovcheck
+
+go 1.19
