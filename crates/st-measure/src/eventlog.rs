@@ -493,7 +493,7 @@ fn parse_header(r: &mut Reader<'_>) -> Result<SpecIdHeader, LogError> {
             kind: LogErrorKind::NotCryptoAgile,
         });
     }
-    r.pos = sig_at;
+    r.pos = start;
     expect(r, "spec id: pcrIndex", u64::from(pcr), 0)?;
     if digest != [0; 20] {
         r.pos = start + 8;

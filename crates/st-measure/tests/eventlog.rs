@@ -203,7 +203,7 @@ fn rejections_name_offset_and_field() {
     let cases: Vec<(Vec<u8>, usize, &str, &str)> = vec![
         (patch(4, &[4]), 0, "spec id", "not a crypto-agile log"),
         (patch(32, b"X"), 0, "spec id", "not a crypto-agile log"),
-        (patch(0, &[1]), 32, "spec id: pcrIndex", "1, expected 0"),
+        (patch(0, &[1]), 0, "spec id: pcrIndex", "1, expected 0"),
         (patch(8, &[1]), 8, "spec id: digest", "must be all zero"),
         (
             patch(28, &[34]),
