@@ -19,6 +19,7 @@ mod kernel;
 mod nginx;
 mod ospkg;
 mod ovmf;
+mod provision;
 mod qemu;
 mod run;
 mod scenarios;

@@ -140,6 +140,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::efi_host_config,
     },
     Scenario {
+        name: "stprov-offline",
+        about: "stprov offline write provisions a copy of OVMF_VARS; stboot under OVMF reads STHostConfig from NVRAM and boots",
+        run: super::provision::stprov_offline,
+    },
+    Scenario {
         name: "uefi-uki",
         about: "UEFI (OVMF) boots stboot as a UKI from /EFI/BOOT/BOOTX64.EFI on a FAT disk -> boots",
         run: boot::uefi_uki,
