@@ -393,7 +393,7 @@ fn refusals_name_the_input() {
     std::fs::create_dir(&tp2).unwrap();
     check(
         &["--trust-policy", "tp2"],
-        "trust policy tp2/trust_policy.json",
+        "trust policy directory tp2: trust_policy.json: missing (required)",
     );
     std::fs::write(
         tp2.join("trust_policy.json"),
@@ -402,12 +402,12 @@ fn refusals_name_the_input() {
     .unwrap();
     check(
         &["--trust-policy", "tp2"],
-        "signing roots tp2/ospkg_signing_root.pem",
+        "trust policy directory tp2: trust_policy.json: trust policy: field \"ospkg_fetch_method\" is missing",
     );
     std::fs::write(tp2.join("ospkg_signing_root.pem"), "no pem").unwrap();
     check(
         &["--trust-policy", "tp2"],
-        "--trust-policy tp2: trust_policy.json: trust policy: field \"ospkg_fetch_method\" is missing",
+        "trust policy directory tp2: trust_policy.json: trust policy: field \"ospkg_fetch_method\" is missing",
     );
     std::fs::copy(
         d.join("tp/trust_policy.json"),
@@ -416,7 +416,7 @@ fn refusals_name_the_input() {
     .unwrap();
     check(
         &["--trust-policy", "tp2"],
-        "--trust-policy tp2: ospkg_signing_root.pem: no PEM block of type CERTIFICATE",
+        "trust policy directory tp2: ospkg_signing_root.pem: no PEM block of type CERTIFICATE",
     );
     std::fs::copy(
         d.join("tp/ospkg_signing_root.pem"),
@@ -426,11 +426,19 @@ fn refusals_name_the_input() {
     std::fs::write(tp2.join("tls_roots.pem"), "junk").unwrap();
     check(
         &["--trust-policy", "tp2"],
-        "--trust-policy tp2: tls_roots.pem: no PEM block of type CERTIFICATE",
+        "trust policy directory tp2: tls_roots.pem: no PEM block of type CERTIFICATE",
     );
     check(
         &["--trust-policy", "host.json"],
-        "--trust-policy host.json: not a directory",
+        "trust policy directory host.json: not a directory",
+    );
+    // A file of a later ST release this version does not implement is refused, not ignored:
+    // an image that silently dropped a Sigsum policy would boot unlogged packages.
+    std::fs::remove_file(tp2.join("tls_roots.pem")).unwrap();
+    std::fs::write(tp2.join("ospkg_trust_policy"), "log 1234\n").unwrap();
+    check(
+        &["--trust-policy", "tp2"],
+        "trust policy directory tp2: ospkg_trust_policy: present, but this stboot-rs does not implement it yet",
     );
 }
 
