@@ -126,8 +126,14 @@ pub enum Offline {
 /// Flags of `remote static` and `remote dhcp`.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// DNS server IP addresses (repeat, or comma-separated) [default: 9.9.9.9,149.112.112.112].
-    #[arg(short = 'd', long = "dns", value_delimiter = ',', action = ArgAction::Append)]
+    /// DNS server IP addresses (default: 9.9.9.9 and 149.112.112.112).
+    #[arg(
+        short = 'd',
+        long = "dns",
+        value_delimiter = ',',
+        action = ArgAction::Append,
+        help = "DNS server IP addresses (repeat, or comma-separated) [default: 9.9.9.9,149.112.112.112]"
+    )]
     pub dns: Vec<String>,
     /// MAC address of the network interface to use (e.g. aa:bb:cc:dd:ee:ff).
     #[arg(short = 'm', long = "mac")]
@@ -141,10 +147,16 @@ pub struct CommonArgs {
     /// Full host name (e.g. host.example.org).
     #[arg(short = 'H', long = "full-host")]
     pub full_host: Option<String>,
-    /// OS package descriptor URLs, in order of preference (repeat, or comma-separated). The
-    /// first `user:password` in each is replaced by -u and -p
-    /// [default: https://user:password@stpackage.example.org/os-stable.json].
-    #[arg(short = 'r', long = "url", value_delimiter = ',', action = ArgAction::Append)]
+    /// OS package descriptor URLs, in order of preference (default: [`DEFAULT_URL`]).
+    #[arg(
+        short = 'r',
+        long = "url",
+        value_delimiter = ',',
+        action = ArgAction::Append,
+        help = "OS package descriptor URLs, in order of preference (repeat, or comma-separated). \
+                The first `user:password` in each is replaced by -u and -p \
+                [default: https://user:password@stpackage.example.org/os-stable.json]"
+    )]
     pub url: Vec<String>,
     /// User name for `user:password` in URLs.
     #[arg(short = 'u', long = "user", default_value = DEFAULT_USER)]
