@@ -30,6 +30,9 @@ pub(crate) fn happy_static(ctx: &Ctx<'_>) -> Result<()> {
     let img = slirp_image(ctx, &s, &[s.nginx.https_url("/os.json")?])?;
     let vm = StbootRun::new(ctx, &img).expect(Outcome::Boots).run()?;
     vm.ensure_line("network: eth0 10.0.2.15/24 via 10.0.2.2 (static)")?;
+    // No TPM and none required: boots unmeasured, and says so.
+    vm.ensure_line("no TPM: booting without measurements")?;
+    vm.ensure_line("E2E-NO-TPM")?;
     // sha256_ssse3 is in the image; on a CPU without SSSE3 (qemu64) it is skipped, not a fault.
     let warned: Vec<String> = vm
         .lines()

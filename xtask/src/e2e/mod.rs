@@ -16,6 +16,7 @@ mod dns;
 mod faulty;
 mod hostconfig;
 mod kernel;
+mod measured;
 mod nginx;
 mod ospkg;
 mod ovmf;
@@ -24,6 +25,7 @@ mod qemu;
 mod run;
 mod scenarios;
 mod stboot;
+mod swtpm;
 mod tls;
 
 use std::cell::RefCell;

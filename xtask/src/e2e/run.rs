@@ -179,6 +179,12 @@ impl TrustPolicy {
         self
     }
 
+    /// One more signing root (ST 1.3 allows several; they are measured together).
+    pub(crate) fn also_signing_root(mut self, root: &Path) -> Self {
+        self.signing_roots.push(root.to_owned());
+        self
+    }
+
     /// The TLS roots (PEM) stboot trusts.
     pub(crate) fn tls_roots(mut self, pem: &Path) -> Self {
         self.tls_roots = Some(pem.to_owned());
@@ -361,10 +367,6 @@ impl<'c> StbootRun<'c> {
     }
 
     /// Further QEMU arguments (e.g. a swtpm chardev and TPM device), after the firmware's.
-    #[allow(
-        dead_code,
-        reason = "the API for the next scenarios (swtpm); none uses it yet"
-    )]
     pub(crate) fn extra_qemu<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.extra_qemu.extend(args.into_iter().map(Into::into));
         self

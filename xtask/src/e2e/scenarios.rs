@@ -33,7 +33,7 @@ use anyhow::{Context, Result, bail, ensure};
 use super::run::NET_MODULES;
 use super::{
     Ctx, Fault, FaultyServer, NetTopology, NginxConfig, OS_BOOTED, Scenario, boot, marker_timeout,
-    test_mac,
+    measured, test_mac,
 };
 use crate::util::{cmd, say, succeeds};
 
@@ -143,6 +143,16 @@ pub(crate) const ALL: &[Scenario] = &[
         name: "stprov-offline",
         about: "stprov offline write provisions a copy of OVMF_VARS; stboot under OVMF reads STHostConfig from NVRAM and boots",
         run: super::provision::stprov_offline,
+    },
+    Scenario {
+        name: "measured-boot",
+        about: "swtpm (4 banks, identity): TPM == stmgr measure predict == replayed log, 3 boots: another package moves PCR 12 only, another policy PCR 13 only",
+        run: measured::measured_boot,
+    },
+    Scenario {
+        name: "tpm-required-absent",
+        about: "stboot.tpm=required without a TPM -> ST:FAILED stage=measure, nothing booted",
+        run: measured::tpm_required_absent,
     },
     Scenario {
         name: "uefi-uki",
