@@ -42,6 +42,9 @@ enum Cmd {
     /// stboot boot figures in QEMU: 64 and 256 MiB packages over plain HTTP, phases, a bare GET
     /// of the same bytes for comparison; prints a table for docs/benchmarks.md.
     BenchBoot(e2e::bootbench::BenchBootArgs),
+    /// What measured boot costs: stboot's measure phase and boot times under SeaBIOS and UEFI,
+    /// without a TPM and with swtpm (sha256 only, four banks); prints a table.
+    BenchMeasure(e2e::measurebench::BenchMeasureArgs),
     /// Regenerate the scenario vectors in testdata/vectors (deterministic), or with --check
     /// only compare them with a fresh generation.
     GenVectors {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Cmd::GenVectors { check } => gen_vectors(*check),
         Cmd::Demo => e2e::demo::run(),
         Cmd::BenchBoot(args) => e2e::bootbench::run(args),
+        Cmd::BenchMeasure(args) => e2e::measurebench::run(args),
         Cmd::E2e(args) => e2e::run(args),
     };
     match result {

@@ -16,6 +16,7 @@ mod dns;
 mod faulty;
 mod hostconfig;
 mod kernel;
+pub(crate) mod measurebench;
 mod measured;
 mod nginx;
 mod ospkg;
