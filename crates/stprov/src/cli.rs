@@ -181,6 +181,9 @@ pub struct CommonArgs {
     /// Tests only: a directory used instead of efivarfs (also $STPROV_EFIVARFS).
     #[arg(long = "efivarfs", hide = true)]
     pub efivarfs: Option<PathBuf>,
+    /// Tests only: where the DNS servers are written instead of /etc/resolv.conf.
+    #[arg(long = "resolv-conf", hide = true, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
     /// Tests only: the network is already up; configure nothing.
     #[arg(long = "no-network-setup", hide = true)]
     pub no_network_setup: bool,

@@ -154,6 +154,7 @@ fn provision(
 
     let nvram = Nvram::open(c.efivarfs.as_deref())?;
     log::info!("EFI variables: {}", nvram.root().display());
+    let tls_roots = urlcheck::read_tls_roots(&c.tls_roots, now())?;
 
     let (interfaces, bonded) = if c.no_network_setup {
         interfaces_as_given(&sel)?
@@ -169,10 +170,9 @@ fn provision(
     if c.no_network_setup {
         log::info!("network: left as it is (--no-network-setup)");
     } else {
-        netsetup::bring_up(&hc, c.wait)?;
+        netsetup::bring_up(&hc, c.wait, &c.resolv_conf)?;
     }
 
-    let tls_roots = urlcheck::read_tls_roots(&c.tls_roots, now())?;
     let parsed: Vec<Url> = hc
         .descriptor_urls()
         .map_err(|e| Failure::Usage(format!("-r/--url: {e}")))?;

@@ -8,6 +8,7 @@
 //! docs/stprov.md) and `-B` bonds every interface that got a carrier.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use st_format::{HostConfig, MacAddr};
@@ -186,10 +187,12 @@ pub fn links() -> Result<Vec<Link>, Failure> {
     st_host::net::links().map_err(|e| Failure::Network(e.to_string()))
 }
 
-/// Configures the network for `hc` as stboot will. Returns the address in use.
-pub fn bring_up(hc: &HostConfig, wait: Duration) -> Result<IpAddr, Failure> {
+/// Configures the network for `hc` as stboot will (DNS servers into `resolv_conf`). Returns
+/// the address in use.
+pub fn bring_up(hc: &HostConfig, wait: Duration, resolv_conf: &Path) -> Result<IpAddr, Failure> {
     let opts = NetOptions {
         carrier_timeout: wait.max(Duration::from_secs(1)),
+        resolv_conf: resolv_conf.to_path_buf(),
         ..NetOptions::default()
     };
     let summary = st_host::net::configure(hc, &opts).map_err(|e| {
