@@ -106,8 +106,18 @@ impl Section {
             .unwrap_or_default()
     }
 
+    /// The part of the raw data that is loaded: at most VirtualSize bytes. In memory it is
+    /// followed by `virtual_size - loaded.len()` zero bytes.
+    pub fn loaded<'a>(&self, file: &'a [u8]) -> &'a [u8] {
+        let raw = self.raw(file);
+        raw.get(..(self.virtual_size as usize).min(raw.len()))
+            .unwrap_or_default()
+    }
+
     /// The section as it is in memory: VirtualSize bytes, the raw data cut to that length
     /// and zero-filled past it (what the firmware loads and the systemd stub measures).
+    /// Allocates VirtualSize bytes (up to 4 GiB for a hostile header): for untrusted files
+    /// use [`Self::loaded`] and count the zeros.
     pub fn memory(&self, file: &[u8]) -> Vec<u8> {
         let raw = self.raw(file);
         let len = self.virtual_size as usize;

@@ -39,6 +39,9 @@ Loader\"\nID=stboot\nBUILD_ID=rolling\n";
 /// objcopy recipe places them).
 pub const SECTION_RVA_ALIGN: u32 = 0x1000;
 
+/// The largest FileAlignment the PE specification allows.
+const MAX_FILE_ALIGNMENT: u32 = 0x1_0000;
+
 /// Where Debian's `systemd-boot-efi` installs the x86-64 stub.
 pub const DEBIAN_STUB_PATH: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 
@@ -96,6 +99,16 @@ pub enum UkiError {
         /// RVA of the stub's first section.
         first: u32,
     },
+    /// A header field of the stub is outside what the writer accepts.
+    #[error("stub: {field} {value:#x} is out of range ({why})")]
+    StubHeader {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u32,
+        /// The rule.
+        why: &'static str,
+    },
     /// The image would be larger than a PE allows (4 GiB).
     #[error("the UKI would be larger than 4 GiB (section {0})")]
     TooLarge(&'static str),
@@ -152,10 +165,13 @@ pub fn build(stub: &[u8], inputs: &UkiInputs<'_>) -> Result<Vec<u8>, UkiError> {
         (Sbat::Keep, _) => None,
         (Sbat::Replace(b), _) => Some(std::borrow::Cow::Borrowed(b)),
         (Sbat::Append(b), old) => {
-            let mut v = old.map(|s| s.memory(stub)).unwrap_or_default();
-            if let Some(nul) = v.iter().position(|&c| c == 0) {
-                v.truncate(nul);
-            }
+            // The stub's SBAT text: its raw bytes, at most VirtualSize, up to the first NUL.
+            let raw = old.map(|s| s.raw(stub)).unwrap_or_default();
+            let raw = raw
+                .get(..old.map_or(0, |s| s.virtual_size as usize).min(raw.len()))
+                .unwrap_or_default();
+            let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+            let mut v = raw.get(..end).unwrap_or_default().to_vec();
             v.extend_from_slice(b);
             Some(std::borrow::Cow::Owned(v))
         }
@@ -192,6 +208,23 @@ pub fn build(stub: &[u8], inputs: &UkiInputs<'_>) -> Result<Vec<u8>, UkiError> {
         name: ".linux",
         data: inputs.kernel.into(),
     });
+
+    // Header fields that size the output: FileAlignment as the PE specification allows it,
+    // SizeOfHeaders within the stub.
+    if h.file_alignment > MAX_FILE_ALIGNMENT {
+        return Err(UkiError::StubHeader {
+            field: "FileAlignment",
+            value: h.file_alignment,
+            why: "at most 64 KiB",
+        });
+    }
+    if h.size_of_headers as usize > stub.len() {
+        return Err(UkiError::StubHeader {
+            field: "SizeOfHeaders",
+            value: h.size_of_headers,
+            why: "beyond the end of the file",
+        });
+    }
 
     // Headers: room for the whole section table.
     let count = kept.len() + new.len();
@@ -283,7 +316,8 @@ pub fn build(stub: &[u8], inputs: &UkiInputs<'_>) -> Result<Vec<u8>, UkiError> {
     put(
         &mut out,
         0,
-        stub.get(..h.section_table_offset).unwrap_or_default(),
+        stub.get(..h.section_table_offset.min(stub.len()))
+            .unwrap_or_default(),
     );
     for (i, s) in sections.iter().enumerate() {
         put(
@@ -464,6 +498,32 @@ mod tests {
         let at = h.certificate_directory_offset().unwrap();
         stub[at + 4..at + 8].copy_from_slice(&8u32.to_le_bytes());
         assert_eq!(build(&stub, &inputs(b"k", b"i")), Err(UkiError::StubSigned));
+    }
+
+    #[test]
+    fn header_fields_that_size_the_output_are_bounded() {
+        let Some(stub) = stub() else { return };
+        let h = PeHeaders::parse(&stub).unwrap();
+        let mut bad = stub.clone();
+        let at = h.optional_offset + OPT_SIZE_OF_HEADERS;
+        bad[at..at + 4].copy_from_slice(&0xf900_0200u32.to_le_bytes());
+        assert!(matches!(
+            build(&bad, &inputs(b"k", b"i")),
+            Err(UkiError::StubHeader {
+                field: "SizeOfHeaders",
+                ..
+            })
+        ));
+        let mut bad = stub.clone();
+        let at = h.optional_offset + 36;
+        bad[at..at + 4].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        assert!(matches!(
+            build(&bad, &inputs(b"k", b"i")),
+            Err(UkiError::StubHeader {
+                field: "FileAlignment",
+                ..
+            })
+        ));
     }
 
     #[test]

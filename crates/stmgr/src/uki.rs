@@ -193,8 +193,20 @@ pub(crate) fn to_iso(a: &ToIsoArgs) -> Result<()> {
     write_iso(&image, &out, a.force)
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, data)
+/// SHA-256 of a section as it is in memory (its loaded bytes, then zeros up to VirtualSize),
+/// without allocating VirtualSize bytes.
+fn section_sha256_hex(s: &pe::Section, file: &[u8]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let loaded = s.loaded(file);
+    ctx.update(loaded);
+    let mut zeros = (s.virtual_size as usize).saturating_sub(loaded.len());
+    let block = [0u8; 4096];
+    while zeros > 0 {
+        let n = zeros.min(block.len());
+        ctx.update(&block[..n]);
+        zeros -= n;
+    }
+    ctx.finish()
         .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -265,13 +277,13 @@ pub(crate) fn inspect(path: &Path, bytes: &[u8]) -> Result<()> {
             s.virtual_size,
             s.raw_offset,
             s.raw_size,
-            sha256_hex(&s.memory(bytes))
+            section_sha256_hex(s, bytes)
         );
     }
     let is_uki = h.section(".linux").is_some();
     for name in [".osrel", ".cmdline", ".uname"] {
         if let Some(s) = h.section(name) {
-            let text = String::from_utf8_lossy(&s.memory(bytes)).into_owned();
+            let text = String::from_utf8_lossy(s.loaded(bytes)).into_owned();
             println!("{name}: {:?}", text);
         }
     }
