@@ -64,6 +64,7 @@ impl FetchMethod {
 pub struct TrustPolicy {
     threshold: SignatureThreshold,
     fetch_method: FetchMethod,
+    tpm_required: bool,
 }
 
 /// Why a trust policy was rejected.
@@ -103,16 +104,22 @@ struct RawTrustPolicy {
     ospkg_signature_threshold: Option<serde_json::Value>,
     #[serde(default)]
     ospkg_fetch_method: Option<serde_json::Value>,
+    #[serde(default)]
+    tpm_required: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
 struct OutTrustPolicy {
     ospkg_signature_threshold: u32,
     ospkg_fetch_method: FetchMethod,
+    /// Written only when set, so a reference policy keeps the reference's bytes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tpm_required: bool,
 }
 
 const THRESHOLD: &str = "ospkg_signature_threshold";
 const FETCH: &str = "ospkg_fetch_method";
+const TPM_REQUIRED: &str = "tpm_required";
 
 impl TrustPolicy {
     /// A policy from its two settings.
@@ -120,6 +127,7 @@ impl TrustPolicy {
         Self {
             threshold,
             fetch_method,
+            tpm_required: false,
         }
     }
 
@@ -163,9 +171,20 @@ impl TrustPolicy {
                 });
             }
         };
+        let tpm_required = match raw.tpm_required {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(v) => {
+                return Err(TrustPolicyError::Invalid {
+                    field: TPM_REQUIRED,
+                    reason: format!("{v} is not true or false"),
+                });
+            }
+        };
         Ok(Self {
             threshold,
             fetch_method,
+            tpm_required,
         })
     }
 
@@ -179,7 +198,9 @@ impl TrustPolicy {
     }
 
     /// Canonical compact form, the bytes stboot measures:
-    /// `{"ospkg_signature_threshold":2,"ospkg_fetch_method":"network"}`.
+    /// `{"ospkg_signature_threshold":2,"ospkg_fetch_method":"network"}` (the reference's), with
+    /// `,"tpm_required":true` appended only when that is set (our addition, so PCR 13 also
+    /// covers it).
     pub fn to_canonical_json(&self) -> Vec<u8> {
         gojson::to_compact(&self.out())
     }
@@ -193,6 +214,7 @@ impl TrustPolicy {
         OutTrustPolicy {
             ospkg_signature_threshold: self.threshold.get(),
             ospkg_fetch_method: self.fetch_method,
+            tpm_required: self.tpm_required,
         }
     }
 
@@ -203,6 +225,10 @@ impl TrustPolicy {
     /// Where the OS package comes from.
     pub fn fetch_method(&self) -> FetchMethod {
         self.fetch_method
+    }
+    /// `tpm_required` (our addition, default false): without a working TPM, nothing boots.
+    pub fn tpm_required(&self) -> bool {
+        self.tpm_required
     }
 }
 
@@ -233,6 +259,26 @@ mod tests {
             assert_eq!(String::from_utf8(p.to_canonical_json()).unwrap(), canonical);
             assert_eq!(TrustPolicy::from_json(canonical.as_bytes()).unwrap(), p);
         }
+    }
+
+    #[test]
+    fn tpm_required_is_optional_and_measured_only_when_set() {
+        let base = r#""ospkg_signature_threshold":1,"ospkg_fetch_method":"network""#;
+        let off = TrustPolicy::from_json(format!("{{{base}}}").as_bytes()).unwrap();
+        assert!(!off.tpm_required());
+        let f = TrustPolicy::from_json(format!(r#"{{{base},"tpm_required":false}}"#).as_bytes())
+            .unwrap();
+        assert_eq!(f.to_canonical_json(), off.to_canonical_json());
+        let on = TrustPolicy::from_json(format!(r#"{{{base},"tpm_required":true}}"#).as_bytes())
+            .unwrap();
+        assert!(on.tpm_required());
+        assert_eq!(
+            String::from_utf8(on.to_canonical_json()).unwrap(),
+            format!("{{{base},\"tpm_required\":true}}")
+        );
+        let e = TrustPolicy::from_json(format!(r#"{{{base},"tpm_required":"yes"}}"#).as_bytes())
+            .unwrap_err();
+        assert!(e.to_string().contains("\"tpm_required\""), "{e}");
     }
 
     /// The reference's rejection checklist, each naming the field.

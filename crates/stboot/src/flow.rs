@@ -349,9 +349,13 @@ impl FlowError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MeasureError {
-    /// `stboot.tpm=required` and there is no TPM.
-    #[error("no TPM, and stboot.tpm=required: nothing boots unmeasured")]
-    Required,
+    /// A TPM is required (by `stboot.tpm=required` or the trust policy's `tpm_required`) and
+    /// there is none.
+    #[error("no TPM, but {by} requires one: nothing boots unmeasured")]
+    Required {
+        /// What requires it.
+        by: &'static str,
+    },
     /// A TPM device exists but could not be opened.
     #[error("TPM: {0}")]
     Open(#[source] EnvError),
@@ -365,13 +369,15 @@ pub enum MeasureError {
         /// The TPM's or the device's error.
         source: EnvError,
     },
-    /// `stboot.tpm=required` and an active bank cannot be computed by stboot.
-    #[error("TPM {tpm}: active PCR bank 0x{alg:04x} is not supported, and stboot.tpm=required")]
+    /// A TPM is required and an active bank cannot be computed by stboot.
+    #[error("TPM {tpm}: active PCR bank 0x{alg:04x} is not supported, and {by} requires measuring")]
     UnsupportedBank {
         /// The device.
         tpm: String,
         /// The TPM_ALG_ID.
         alg: u16,
+        /// What requires the TPM.
+        by: &'static str,
     },
 }
 
@@ -844,7 +850,14 @@ fn boot_tail(
     started: Instant,
 ) -> Result<Never, FlowError> {
     let t = Instant::now();
-    let measured = measure(env, &ready, opts.tpm).map_err(FlowError::Measure)?;
+    let required = if opts.tpm == TpmPolicy::Required {
+        Some("stboot.tpm=required")
+    } else if ready.trust.dir.policy().tpm_required() {
+        Some("the trust policy (tpm_required)")
+    } else {
+        None
+    };
+    let measured = measure(env, &ready, required).map_err(FlowError::Measure)?;
     let measure_time = t.elapsed();
     let Ready {
         verified,
@@ -963,16 +976,21 @@ struct Measured {
 
 /// Extend the layout's events (`st_measure::events`) into every active bank of the TPM.
 /// `Ok(None)`: no TPM and none required. Any TPM error is a failure, never a skip.
+/// `required`: what requires a TPM, if anything does.
 fn measure(
     env: &mut dyn Env,
     ready: &Ready,
-    policy: TpmPolicy,
+    required: Option<&'static str>,
 ) -> Result<Option<Measured>, MeasureError> {
     let tpm = match env.tpm() {
         Ok(Some(tpm)) => tpm,
-        Ok(None) if policy == TpmPolicy::Required => return Err(MeasureError::Required),
         Ok(None) => {
-            log::warn!("no TPM: booting without measurements (stboot.tpm=required refuses this)");
+            if let Some(by) = required {
+                return Err(MeasureError::Required { by });
+            }
+            log::warn!(
+                "no TPM: booting without measurements (stboot.tpm=required or the trust policy's tpm_required refuse this)"
+            );
             return Ok(None);
         }
         Err(e) => return Err(MeasureError::Open(e)),
@@ -987,12 +1005,12 @@ fn measure(
         .active_banks()
         .map_err(command("reading the active PCR banks"))?
     {
-        match st_measure::Bank::from_alg_id(alg) {
-            Some(bank) => banks.push(bank),
-            None if policy == TpmPolicy::Required => {
-                return Err(MeasureError::UnsupportedBank { tpm: name, alg });
+        match (st_measure::Bank::from_alg_id(alg), required) {
+            (Some(bank), _) => banks.push(bank),
+            (None, Some(by)) => {
+                return Err(MeasureError::UnsupportedBank { tpm: name, alg, by });
             }
-            None => log::error!(
+            (None, None) => log::error!(
                 "TPM {name}: active PCR bank 0x{alg:04x} is not supported: PCRs 12-14 of that bank stay unmeasured"
             ),
         }

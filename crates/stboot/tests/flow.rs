@@ -95,6 +95,8 @@ struct FakeEnv {
     full_disk: bool,
     full: Full,
     tpm: Option<FakeTpm>,
+    /// `trust_policy.json` instead of the vector's.
+    policy_json: Option<Vec<u8>>,
 }
 
 /// A buffer that is always full.
@@ -130,6 +132,7 @@ impl FakeEnv {
             full_disk: false,
             full: Full,
             tpm: None,
+            policy_json: None,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -153,6 +156,11 @@ impl Env for FakeEnv {
             return Ok(self
                 .tls
                 .then(|| std::fs::read(vectors().join("trust/root.pem")).unwrap()));
+        }
+        if name == "trust_policy.json"
+            && let Some(json) = &self.policy_json
+        {
+            return Ok(Some(json.clone()));
         }
         Ok(std::fs::read(vectors().join("trust").join(self.policy).join(name)).ok())
     }
@@ -896,6 +904,26 @@ fn a_tpm_error_while_extending_never_boots() {
     assert_eq!(
         f.to_string(),
         "TPM /dev/faketpm: extending PCR 13 (0xa0000002): TPM_RC_LOCALITY"
+    );
+    assert!(env.steps.is_empty(), "{:?}", env.steps);
+}
+
+#[test]
+fn a_trust_policy_that_requires_a_tpm_boots_nothing_without_one() {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.policy_json = Some(
+        br#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"network","tpm_required":true}"#
+            .to_vec(),
+    );
+    let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    let ready = flow::run(&mut env, &opts()).unwrap();
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Measure, "{f}");
+    assert_eq!(
+        f.to_string(),
+        "no TPM, but the trust policy (tpm_required) requires one: nothing boots unmeasured"
     );
     assert!(env.steps.is_empty(), "{:?}", env.steps);
 }

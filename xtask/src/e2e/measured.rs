@@ -228,7 +228,7 @@ pub(crate) fn tpm_required_absent(ctx: &Ctx<'_>) -> Result<()> {
         .expect(Outcome::NothingBooted)
         .run()?;
     vm.ensure_line("ST:FAILED stage=measure")?;
-    vm.ensure_line("no TPM, and stboot.tpm=required")?;
+    vm.ensure_line("no TPM, but stboot.tpm=required requires one")?;
     ensure!(
         !s.nginx.access_log().is_empty(),
         "the package was fetched and verified before measuring"
