@@ -603,3 +603,97 @@ fn offline_write_provisions_a_copy_of_debians_ovmf_vars() {
     let o = stprov(&["offline", "show", "--vars", hc.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+const GLOBAL: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+const SECURITY_DB: &str = "d719b2cb-3d3a-4596-a3bc-dad00e67656f";
+
+fn raw_var(dir: &Path, name: &str, guid: &str) -> Option<Vec<u8>> {
+    std::fs::read(dir.join(format!("{name}-{guid}"))).ok()
+}
+
+#[test]
+fn secure_boot_keys_are_written_in_setup_mode_only() {
+    let keys = tempfile::tempdir().unwrap();
+    for (f, content) in [("pk", "PK-AUTH"), ("kek", "KEK-AUTH"), ("db", "DB-AUTH")] {
+        std::fs::write(keys.path().join(f), content).unwrap();
+    }
+    let key = |f: &str| keys.path().join(f).to_string_lossy().into_owned();
+    let local = |port: u16, otp: &str| {
+        stprov(&[
+            "local",
+            "run",
+            "-o",
+            otp,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--pk",
+            &key("pk"),
+            "--kek",
+            &key("kek"),
+            "--db",
+            &key("db"),
+        ])
+    };
+
+    // Setup mode (SetupMode = 1): PK, KEK, db written as time-based authenticated writes
+    // (attributes 0x27); dbx not given, not written; OsIndications bit 0 set.
+    let efi = tempfile::tempdir().unwrap();
+    write_var(efi.path(), "STHostName", b"sb.example");
+    std::fs::write(
+        efi.path().join(format!("SetupMode-{GLOBAL}")),
+        [6, 0, 0, 0, 1],
+    )
+    .unwrap();
+    let port = free_port();
+    let mut remote = Remote::start(efi.path(), "sb", port, "127.0.0.1");
+    let o = local(port, "sb");
+    assert!(o.status.success(), "{}", text(&o));
+    for (name, guid, data) in [
+        ("PK", GLOBAL, "PK-AUTH"),
+        ("KEK", GLOBAL, "KEK-AUTH"),
+        ("db", SECURITY_DB, "DB-AUTH"),
+    ] {
+        let v = raw_var(efi.path(), name, guid).unwrap_or_else(|| panic!("{name} not written"));
+        assert_eq!(v[..4], 0x27u32.to_le_bytes(), "{name} attributes");
+        assert_eq!(&v[4..], data.as_bytes());
+    }
+    assert!(raw_var(efi.path(), "dbx", SECURITY_DB).is_none());
+    let ind = raw_var(efi.path(), "OsIndications", GLOBAL).unwrap();
+    assert_eq!(ind, [7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    remote.child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(remote.child.wait().unwrap().success());
+
+    // User mode (SetupMode = 0): refused with 403, nothing written.
+    let efi = tempfile::tempdir().unwrap();
+    write_var(efi.path(), "STHostName", b"sb.example");
+    std::fs::write(
+        efi.path().join(format!("SetupMode-{GLOBAL}")),
+        [6, 0, 0, 0, 0],
+    )
+    .unwrap();
+    let port = free_port();
+    let _remote = Remote::start(efi.path(), "sb", port, "127.0.0.1");
+    let o = local(port, "sb");
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    assert!(
+        text(&o).contains("add-secure-boot: HTTP 403"),
+        "{}",
+        text(&o)
+    );
+    assert!(raw_var(efi.path(), "PK", GLOBAL).is_none());
+
+    // PK without KEK and db: refused by local run before any connection.
+    let o = stprov(&[
+        "local",
+        "run",
+        "-o",
+        "x",
+        "-i",
+        "127.0.0.1",
+        "--pk",
+        &key("pk"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
