@@ -48,6 +48,23 @@ pub const DEBIAN_STUB_PATH: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
 /// Section names a UKI adds; a stub that already has one of them is refused.
 pub const UKI_SECTIONS: &[&str] = &[".osrel", ".cmdline", ".initrd", ".linux"];
 
+/// The sections systemd-stub 252 (Debian bookworm's) measures into PCR 11, in the order it
+/// measures them; absent ones are skipped. For each, it extends SHA-256 of the name with its
+/// NUL (`".linux\0"`), then SHA-256 of the section's VirtualSize bytes in memory. Later stubs
+/// follow the UKI specification's longer list (which adds `.ucode`, `.uname`, `.sbat` and more).
+pub const STUB_252_PCR11_SECTIONS: &[&str] = &[
+    ".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey",
+];
+
+/// The `(name, section)` pairs systemd-stub 252 measures into PCR 11 for this image, in order
+/// (see [`STUB_252_PCR11_SECTIONS`]).
+pub fn stub_252_pcr11_sections(h: &PeHeaders) -> Vec<(&'static str, &Section)> {
+    STUB_252_PCR11_SECTIONS
+        .iter()
+        .filter_map(|name| h.section(name).map(|s| (*name, s)))
+        .collect()
+}
+
 /// What to do with SBAT (Secure Boot Advanced Targeting) metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sbat<'a> {

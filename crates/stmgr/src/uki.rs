@@ -193,9 +193,19 @@ pub(crate) fn to_iso(a: &ToIsoArgs) -> Result<()> {
     write_iso(&image, &out, a.force)
 }
 
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 of a section as it is in memory (its loaded bytes, then zeros up to VirtualSize),
 /// without allocating VirtualSize bytes.
-fn section_sha256_hex(s: &pe::Section, file: &[u8]) -> String {
+fn section_sha256(s: &pe::Section, file: &[u8]) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let loaded = s.loaded(file);
     ctx.update(loaded);
@@ -206,11 +216,9 @@ fn section_sha256_hex(s: &pe::Section, file: &[u8]) -> String {
         ctx.update(&block[..n]);
         zeros -= n;
     }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 /// Whether `path` starts with the `MZ` of a PE image (unreadable: no, and the initramfs
@@ -277,11 +285,23 @@ pub(crate) fn inspect(path: &Path, bytes: &[u8]) -> Result<()> {
             s.virtual_size,
             s.raw_offset,
             s.raw_size,
-            section_sha256_hex(s, bytes)
+            hex(&section_sha256(s, bytes))
         );
     }
     let is_uki = h.section(".linux").is_some();
-    for name in [".osrel", ".cmdline", ".uname"] {
+    if is_uki {
+        // What systemd-stub 252 extends into PCR 11 (sha256 bank), from a zero PCR.
+        let mut pcr = [0u8; 32];
+        for (name, s) in uki::stub_252_pcr11_sections(&h) {
+            let mut name0 = name.as_bytes().to_vec();
+            name0.push(0);
+            for digest in [sha256(&name0), section_sha256(s, bytes)] {
+                pcr = sha256(&[&pcr[..], &digest[..]].concat());
+            }
+        }
+        println!("PCR 11 (sha256) after systemd-stub 252: {}", hex(&pcr));
+    }
+    for name in [".osrel", ".cmdline", ".uname", ".sdmagic"] {
         if let Some(s) = h.section(name) {
             let text = String::from_utf8_lossy(s.loaded(bytes)).into_owned();
             println!("{name}: {:?}", text);

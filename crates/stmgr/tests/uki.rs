@@ -203,6 +203,25 @@ fn image_inspect_lists_sections_with_sha256() {
         "{cmdline}"
     );
     assert!(out.contains(".cmdline: \"console=ttyS0 stboot.deadline=60\\n\""));
+    // PCR 11 as systemd-stub 252 extends it: per measured section, name+NUL then contents.
+    let mut pcr = [0u8; 32];
+    for (name, data) in [
+        (".linux", read(d, "vmlinuz")),
+        (".osrel", b"NAME=\"stboot\"\nPRETTY_NAME=\"System Transparency Boot Loader\"\nID=stboot\nBUILD_ID=rolling\n".to_vec()),
+        (".cmdline", b"console=ttyS0 stboot.deadline=60\n".to_vec()),
+        (".initrd", read(d, "initrd.cpio.gz")),
+    ] {
+        for m in [format!("{name}\0").into_bytes(), data] {
+            let digest = ring::digest::digest(&ring::digest::SHA256, &m);
+            let next = ring::digest::digest(&ring::digest::SHA256, &[&pcr[..], digest.as_ref()].concat());
+            pcr.copy_from_slice(next.as_ref());
+        }
+    }
+    let hex: String = pcr.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        out.contains(&format!("PCR 11 (sha256) after systemd-stub 252: {hex}")),
+        "{out}"
+    );
     assert!(stderr(&o).contains("a UKI"));
 }
 

@@ -13,8 +13,9 @@ use super::hostconfig::{HostConfigJson, SLIRP_GATEWAY, SLIRP_IP};
 use super::run::{
     BootMedia, Firmware, Outcome, Serve, Served, StbootImage, StbootRun, TrustPolicy, rewrite_url,
 };
+use super::swtpm::{Swtpm, SwtpmSpec};
 use super::{Ctx, Fault, FaultyServer, OS_BOOTED, Vm, ovmf, test_mac};
-use crate::util::say;
+use crate::util::{cmd, output, say};
 
 /// The usual image for a served package: [`Served::trust`], the slirp static host config
 /// with this pointer.
@@ -387,7 +388,53 @@ pub(crate) fn uefi_iso(ctx: &Ctx<'_>) -> Result<()> {
     uefi_boot(ctx, BootMedia::Cdrom)
 }
 
+/// As [`uefi_uki`] with swtpm (sha256 bank): the systemd stub measures the UKI's sections
+/// into PCR 11, and the value the booted OS reads equals the one `stmgr image inspect` predicts
+/// from the UKI file (docs/uefi.md).
+pub(crate) fn uefi_uki_tpm(ctx: &Ctx<'_>) -> Result<()> {
+    let tpm = Swtpm::start(
+        ctx,
+        "swtpm",
+        &SwtpmSpec {
+            banks: &["sha256"],
+            identity: None,
+            firmware_starts: true,
+        },
+    )?;
+    let vm = uefi_run(ctx, BootMedia::Esp, tpm.qemu_args())?;
+    let inspect = output(
+        cmd(ctx.stmgr()?)
+            .args(["image", "inspect"])
+            .arg(ctx.path("stboot.uki")),
+    )?;
+    let predicted = inspect
+        .lines()
+        .find_map(|l| l.strip_prefix("PCR 11 (sha256) after systemd-stub 252: "))
+        .context("stmgr image inspect printed no PCR 11")?
+        .trim()
+        .to_owned();
+    let read = vm
+        .lines()
+        .iter()
+        .find_map(|l| l.split("E2E-PCR11 sha256 ").nth(1).map(str::trim))
+        .map(str::to_ascii_lowercase)
+        .context("the OS printed no sha256 PCR 11")?;
+    ensure!(
+        read == predicted,
+        "PCR 11: the OS read {read}, stmgr image inspect predicted {predicted}"
+    );
+    say!("e2e: PCR 11 (sha256) read by the OS == predicted: {read}");
+    boot_timings(&vm, BootMedia::Esp)
+}
+
 fn uefi_boot(ctx: &Ctx<'_>, media: BootMedia) -> Result<()> {
+    let vm = uefi_run(ctx, media, Vec::new())?;
+    boot_timings(&vm, media)
+}
+
+/// Serves the test OS, builds the stboot image as a UKI/ISO, boots it from `media` under OVMF
+/// (with `extra_qemu`), and checks that the firmware, not QEMU, started it.
+fn uefi_run(ctx: &Ctx<'_>, media: BootMedia, extra_qemu: Vec<String>) -> Result<Vm> {
     let s = Serve::new(ctx).start()?;
     let img = slirp_image(ctx, &s, &[s.nginx.https_url("/os.json")?])?;
     let vars = ctx.path("OVMF_VARS.fd");
@@ -395,6 +442,7 @@ fn uefi_boot(ctx: &Ctx<'_>, media: BootMedia) -> Result<()> {
         .with_context(|| format!("{} (apt-get install ovmf)", ovmf::VARS))?;
     let vm = StbootRun::new(ctx, &img)
         .firmware(Firmware::Uefi { vars, media })
+        .extra_qemu(extra_qemu)
         .run()?;
     // The firmware's boot manager started the media (no -kernel), and the kernel got the
     // UKI's .cmdline (QEMU's -kernel path would have added initrd=initrd).
@@ -422,7 +470,7 @@ fn uefi_boot(ctx: &Ctx<'_>, media: BootMedia) -> Result<()> {
         "nginx: {:?}",
         s.nginx.access_log()
     );
-    boot_timings(&vm, media)
+    Ok(vm)
 }
 
 /// Prints (and checks the order of) when the kernel, stboot, the verification, the kexec and

@@ -160,6 +160,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::uefi_uki,
     },
     Scenario {
+        name: "uefi-uki-tpm",
+        about: "uefi-uki with swtpm: PCR 11 (systemd stub) read by the OS == stmgr image inspect",
+        run: boot::uefi_uki_tpm,
+    },
+    Scenario {
         name: "uefi-iso",
         about: "UEFI (OVMF) boots the stboot ISO (El Torito EFI) as a CD-ROM -> boots",
         run: boot::uefi_iso,
