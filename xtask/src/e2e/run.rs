@@ -415,7 +415,8 @@ impl<'c> StbootRun<'c> {
 fn uefi_media(ctx: &Ctx<'_>, cfg: &VmConfig, media: BootMedia) -> Result<Vec<String>> {
     let out = ctx.path("stboot");
     run(cmd(ctx.stmgr()?)
-        .args(["uki", "create", "--format", "uki,iso", "--kernel"])
+        // --force: a scenario or benchmark may boot several times from the same directory.
+        .args(["uki", "create", "--force", "--format", "uki,iso", "--kernel"])
         .arg(&cfg.kernel)
         .arg("--initramfs")
         .arg(&cfg.initrd)
