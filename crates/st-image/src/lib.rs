@@ -27,6 +27,7 @@
 
 mod elf;
 
+pub mod authenticode;
 pub mod cpio;
 pub mod fat;
 pub mod iso;

@@ -84,6 +84,14 @@ pub(crate) struct CreateArgs {
     /// With --sbat: the stub's SBAT lines followed by the file's, instead of the file's only.
     #[arg(long, requires = "sbat")]
     pub(crate) append_sbat: bool,
+    /// Sign the UKI for UEFI Secure Boot (Authenticode) with the certificate in this PEM
+    /// file (needs --sign-key).
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    pub(crate) sign_cert: Option<PathBuf>,
+    /// The certificate's RSA private key (PEM, PKCS#8 "PRIVATE KEY" or PKCS#1 "RSA PRIVATE
+    /// KEY", unencrypted).
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    pub(crate) sign_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -169,6 +177,10 @@ pub(crate) fn create(a: &CreateArgs) -> Result<()> {
         },
     )
     .with_context(|| format!("--stub {}", a.stub.display()))?;
+    let image = match (&a.sign_cert, &a.sign_key) {
+        (Some(cert), Some(key)) => sign_pe(&image, cert, key)?,
+        _ => image,
+    };
     if a.format.contains(&Format::Uki) {
         let out = with_suffix(&a.out, ".uki");
         files::write_bytes(&out, "UKI", &image)?;
@@ -178,6 +190,55 @@ pub(crate) fn create(a: &CreateArgs) -> Result<()> {
         write_iso(&image, &with_suffix(&a.out, ".iso"), a.force)?;
     }
     Ok(())
+}
+
+/// One PEM block of type `want` (or any of `want`) from `path`, as DER.
+fn pem_file(path: &Path, what: &str, want: &[&str]) -> Result<(String, Vec<u8>)> {
+    let text = files::read_capped(path, what, 1 << 20)?;
+    let block = pem::parse(&text).with_context(|| format!("{what} {}", path.display()))?;
+    if !want.contains(&block.tag()) {
+        bail!(
+            "{what} {}: a PEM {:?} block, expected {}",
+            path.display(),
+            block.tag(),
+            want.join(" or ")
+        );
+    }
+    Ok((block.tag().to_owned(), block.into_contents()))
+}
+
+/// Authenticode-signs `image` (RSA PKCS#1 v1.5, SHA-256).
+fn sign_pe(image: &[u8], cert_path: &Path, key_path: &Path) -> Result<Vec<u8>> {
+    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    let (_, cert) = pem_file(cert_path, "signing certificate", &["CERTIFICATE"])?;
+    let (tag, key) = pem_file(key_path, "signing key", &["PRIVATE KEY", "RSA PRIVATE KEY"])?;
+    let key = match tag.as_str() {
+        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&key),
+        _ => RsaKeyPair::from_der(&key),
+    }
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "signing key {}: not an RSA key ring accepts: {e}",
+            key_path.display()
+        )
+    })?;
+    let cert_key = st_image::authenticode::subject_public_key(&cert)
+        .with_context(|| format!("signing certificate {}", cert_path.display()))?;
+    if cert_key != key.public().as_ref() {
+        bail!(
+            "signing key {} does not belong to the certificate {}",
+            key_path.display(),
+            cert_path.display()
+        );
+    }
+    let rng = ring::rand::SystemRandom::new();
+    st_image::authenticode::sign(image, &cert, sha256, |msg| {
+        let mut sig = vec![0u8; key.public().modulus_len()];
+        key.sign(&RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+            .map_err(|e| e.to_string())?;
+        Ok(sig)
+    })
+    .with_context(|| format!("signing with {}", cert_path.display()))
 }
 
 pub(crate) fn to_iso(a: &ToIsoArgs) -> Result<()> {

@@ -401,3 +401,121 @@ fn bad_inputs_are_named() {
         "already has a .osrel section",
     );
 }
+
+/// An RSA key and self-signed certificate made by openssl (`/O=name/`): (cert, key) file names.
+fn openssl_cert(d: &Path, name: &str, bits: &str) -> (String, String) {
+    let (cert, key) = (format!("{name}-cert.pem"), format!("{name}-key.pem"));
+    tool_ok(
+        d,
+        "openssl",
+        "openssl",
+        &[
+            "req",
+            "-quiet",
+            "-newkey",
+            &format!("rsa:{bits}"),
+            "-nodes",
+            "-keyout",
+            &key,
+            "-new",
+            "-x509",
+            "-sha256",
+            "-days",
+            "10",
+            "-subj",
+            &format!("/O={name}/"),
+            "-out",
+            &cert,
+        ],
+    );
+    (cert, key)
+}
+
+#[test]
+fn signed_uki_passes_sbverify() {
+    let dir = setup();
+    let d = dir.path();
+    let (cert, key) = openssl_cert(d, "db", "2048");
+    let (other, other_key) = openssl_cert(d, "other", "3072");
+    ok(create(d, "st", &["-signcert", &cert, "-signkey", &key]));
+    let out = tool_ok(d, "sbverify", "sbsigntool", &["--cert", &cert, "st.uki"]);
+    assert!(out.contains("Signature verification OK"), "{out}");
+    let wrong = tool(d, "sbverify", "sbsigntool", &["--cert", &other, "st.uki"]);
+    assert!(
+        !wrong.status.success(),
+        "verified with the wrong certificate"
+    );
+    let listing = tool_ok(d, "sbverify", "sbsigntool", &["--list", "st.uki"]);
+    assert!(listing.contains("subject: /O=db"), "{listing}");
+    let o = ok(stmgr(d, &["image", "inspect", "st.uki"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signature: certificate table at"));
+    // The ISO carries the signed UKI.
+    tool_ok(
+        d,
+        "xorriso",
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            "st.iso",
+            "-extract",
+            "/EFIBOOT.IMG",
+            "esp.img",
+        ],
+    );
+    tool_ok(
+        d,
+        "mcopy",
+        "mtools",
+        &["-n", "-i", "esp.img", "::/EFI/BOOT/BOOTX64.EFI", "back.efi"],
+    );
+    assert_eq!(read(d, "back.efi"), read(d, "st.uki"));
+    // A PKCS#1 key works too (openssl rsa -traditional), and signing is deterministic.
+    tool_ok(
+        d,
+        "openssl",
+        "openssl",
+        &[
+            "rsa",
+            "-in",
+            &other_key,
+            "-traditional",
+            "-out",
+            "pkcs1.pem",
+        ],
+    );
+    ok(create(
+        d,
+        "o1",
+        &[
+            "-signcert",
+            &other,
+            "-signkey",
+            "pkcs1.pem",
+            "-format",
+            "uki",
+        ],
+    ));
+    ok(create(
+        d,
+        "o2",
+        &[
+            "-signcert",
+            &other,
+            "-signkey",
+            &other_key,
+            "-format",
+            "uki",
+        ],
+    ));
+    assert_eq!(read(d, "o1.uki"), read(d, "o2.uki"));
+    tool_ok(d, "sbverify", "sbsigntool", &["--cert", &other, "o1.uki"]);
+
+    refused(
+        create(d, "x", &["-signcert", &cert, "-signkey", &other_key]),
+        "does not belong to the certificate",
+    );
+    let o = create(d, "x", &["-signcert", &cert]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
