@@ -519,3 +519,21 @@ fn signed_uki_passes_sbverify() {
     let o = create(d, "x", &["-signcert", &cert]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn os_release_from_a_file() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("os-release"), "ID=my-stboot\nVERSION_ID=7\n").unwrap();
+    ok(create(
+        d,
+        "st",
+        &["-osrelease", "os-release", "-format", "uki"],
+    ));
+    let o = ok(stmgr(d, &["image", "inspect", "st.uki"]));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains(".osrel: \"ID=my-stboot\\nVERSION_ID=7\\n\""),
+        "{out}"
+    );
+}
