@@ -81,7 +81,9 @@ pub(crate) enum ImageCommand {
     /// directories stboot mounts on. Every input is checked first. The same inputs always give
     /// the same bytes.
     Initramfs(InitramfsArgs),
-    /// List the entries of an initramfs (gzip-compressed or plain cpio newc).
+    /// List the entries of an initramfs (gzip-compressed or plain cpio newc), or the sections
+    /// of a PE image such as a UKI (RVA, sizes, file offsets, SHA-256, and for a UKI the PCR 11
+    /// value the systemd stub will extend).
     Inspect(InspectArgs),
 }
 
