@@ -127,7 +127,7 @@ pub(crate) enum ImageCompression {
 
 #[derive(Args, Debug)]
 pub(crate) struct InspectArgs {
-    /// The initramfs file.
+    /// The initramfs or PE image (UKI) file.
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
 }
