@@ -162,6 +162,10 @@ mod tests {
             assert!(test.contains(&p), "{p} not tagged test");
         }
         assert!(demo.contains(&"nginx") && !demo.contains(&"cpio"));
+        // `cargo xtask demo --uefi`: firmware, TPM, the UKI's stub.
+        for p in ["ovmf", "swtpm", "swtpm-tools", "systemd-boot-efi"] {
+            assert!(demo.contains(&p), "{p} not tagged demo");
+        }
         // Everything the demo needs, the test suite needs too (it runs the same boot).
         assert!(demo.iter().all(|p| test.contains(p)));
     }

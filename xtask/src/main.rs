@@ -38,7 +38,7 @@ enum Cmd {
     /// The main job, end to end: install what is missing, make keys, build and sign an OS
     /// package, serve it over HTTPS (nginx on loopback), build the stboot image, boot it in QEMU
     /// and show the console until the booted OS reports in. Exit 0 only then.
-    Demo,
+    Demo(e2e::demo::DemoArgs),
     /// stboot boot figures in QEMU: 64 and 256 MiB packages over plain HTTP, phases, a bare GET
     /// of the same bytes for comparison; prints a table for docs/benchmarks.md.
     BenchBoot(e2e::bootbench::BenchBootArgs),
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         Cmd::Fuzz(args) => fuzz::run_fuzz(args),
         Cmd::Bench(args) => bench::run_bench(args),
         Cmd::GenVectors { check } => gen_vectors(*check),
-        Cmd::Demo => e2e::demo::run(),
+        Cmd::Demo(args) => e2e::demo::run(args),
         Cmd::BenchBoot(args) => e2e::bootbench::run(args),
         Cmd::BenchMeasure(args) => e2e::measurebench::run(args),
         Cmd::E2e(args) => e2e::run(args),

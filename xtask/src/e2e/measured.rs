@@ -19,19 +19,24 @@ use super::swtpm::{Swtpm, SwtpmSpec};
 use crate::util::{cmd, output};
 
 /// bank -> PCR index -> lower-case hex.
-type Pcrs = BTreeMap<String, BTreeMap<u32, String>>;
+pub(super) type Pcrs = BTreeMap<String, BTreeMap<u32, String>>;
 
-const BANKS: &[&str] = &["sha1", "sha256", "sha384", "sha512"];
+/// The banks of the measured scenarios (and `cargo xtask demo --uefi`).
+pub(super) const BANKS: &[&str] = &["sha1", "sha256", "sha384", "sha512"];
 const IDENTITY: &[u8] = b"node-7";
 
 /// What the test OS reported.
-struct Seen {
-    pcrs: Pcrs,
-    log: Vec<u8>,
-    identity: Vec<u8>,
+pub(super) struct Seen {
+    /// PCRs 12-14 per bank (`E2E-PCR` lines).
+    pub(super) pcrs: Pcrs,
+    /// stboot's event log (`E2E-EVENTLOG`).
+    pub(super) log: Vec<u8>,
+    /// The identity stboot measured (`E2E-IDENTITY`).
+    pub(super) identity: Vec<u8>,
 }
 
-fn seen(vm: &Vm) -> Result<Seen> {
+/// Parses the test OS's `E2E-PCR`, `E2E-EVENTLOG` and `E2E-IDENTITY` lines.
+pub(super) fn seen(vm: &Vm) -> Result<Seen> {
     let lines = vm.lines();
     let mut pcrs = Pcrs::new();
     let (mut log, mut identity) = (None, None);
@@ -64,7 +69,7 @@ fn seen(vm: &Vm) -> Result<Seen> {
 }
 
 /// `pcrs` of a `stmgr measure predict|eventlog replay --json` output, PCRs 12-14.
-fn json_pcrs(text: &str) -> Result<Pcrs> {
+pub(super) fn json_pcrs(text: &str) -> Result<Pcrs> {
     let v: serde_json::Value = serde_json::from_str(text)?;
     let mut out = Pcrs::new();
     let banks = v["pcrs"].as_object().context("no \"pcrs\" object")?;
@@ -80,7 +85,13 @@ fn json_pcrs(text: &str) -> Result<Pcrs> {
     Ok(out)
 }
 
-fn predict(ctx: &Ctx<'_>, descriptor: &Path, trust: &Path, identity: &[u8]) -> Result<Pcrs> {
+/// `stmgr measure predict --json` for every bank of [`BANKS`]: PCRs 12-14.
+pub(super) fn predict(
+    ctx: &Ctx<'_>,
+    descriptor: &Path,
+    trust: &Path,
+    identity: &[u8],
+) -> Result<Pcrs> {
     let mut c = cmd(ctx.stmgr()?);
     c.args(["measure", "predict", "--json", "--ospkg"])
         .arg(descriptor)
@@ -94,7 +105,8 @@ fn predict(ctx: &Ctx<'_>, descriptor: &Path, trust: &Path, identity: &[u8]) -> R
     json_pcrs(&output(&mut c)?)
 }
 
-fn replay(ctx: &Ctx<'_>, log: &[u8], name: &str) -> Result<Pcrs> {
+/// `stmgr eventlog replay --json` of `log` (written to `ctx.dir/<name>`): PCRs 12-14.
+pub(super) fn replay(ctx: &Ctx<'_>, log: &[u8], name: &str) -> Result<Pcrs> {
     let file = ctx.path(name);
     fs::write(&file, log)?;
     json_pcrs(&output(

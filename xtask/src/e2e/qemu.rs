@@ -438,6 +438,22 @@ fn describe(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "status unknown".to_owned(), |s| s.to_string())
 }
 
+/// Console lines longer than this are cut when echoed (the test OS prints base64 event logs of
+/// many kilobytes on one line); `serial.log` keeps them whole.
+const ECHO_MAX: usize = 400;
+
+/// Prints a console line for [`VmConfig::echo`], cut at [`ECHO_MAX`] characters.
+fn echo_line(line: &str) {
+    match line.char_indices().nth(ECHO_MAX) {
+        None => println!("  | {line}"),
+        Some(_) => {
+            let head: String = line.chars().take(100).collect();
+            let n = line.chars().count();
+            println!("  | {head}... ({n} characters, whole in serial.log)");
+        }
+    }
+}
+
 fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Shared, echo: bool) {
     let mut reader = BufReader::new(stdout);
     let mut buf = Vec::new();
@@ -452,7 +468,7 @@ fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Sha
                     .to_owned();
                 let _ = writeln!(log, "[{:7.2}] {line}", at.as_secs_f64());
                 if echo {
-                    println!("  | {line}");
+                    echo_line(&line);
                 }
                 let (m, cv) = &**shared;
                 lock(m).lines.push((at, line));

@@ -412,11 +412,13 @@ impl<'c> StbootRun<'c> {
 
 /// Builds `stboot.uki` and `stboot.iso` (`stmgr uki create`: the run's kernel, `cfg.initrd`
 /// and the kernel command line QEMU would pass) and returns the QEMU arguments of `media`.
-fn uefi_media(ctx: &Ctx<'_>, cfg: &VmConfig, media: BootMedia) -> Result<Vec<String>> {
+pub(crate) fn uefi_media(ctx: &Ctx<'_>, cfg: &VmConfig, media: BootMedia) -> Result<Vec<String>> {
     let out = ctx.path("stboot");
     run(cmd(ctx.stmgr()?)
         // --force: a scenario or benchmark may boot several times from the same directory.
-        .args(["uki", "create", "--force", "--format", "uki,iso", "--kernel"])
+        .args([
+            "uki", "create", "--force", "--format", "uki,iso", "--kernel",
+        ])
         .arg(&cfg.kernel)
         .arg("--initramfs")
         .arg(&cfg.initrd)
