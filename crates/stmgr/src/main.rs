@@ -15,7 +15,27 @@ mod uki;
 use clap::Parser as _;
 use std::process::ExitCode;
 
+/// Rust ignores SIGPIPE, so `println!` into a closed pipe (`stmgr ... | head`) panics. Such a
+/// reader has all it wanted: end quietly with the shell's status for SIGPIPE (128 + 13) instead
+/// of printing a panic.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let args = cli::normalize_legacy_flags(std::env::args_os());
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,

@@ -810,3 +810,23 @@ fn signing_through_ssh_agent() {
         "ospkg verify --ospkg os --root-certs root.pem",
     ));
 }
+
+/// `stmgr ... | head`: a reader that went away is no panic, just the SIGPIPE status.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly_with_status_141() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_stmgr"))
+        .args([
+            "trustpolicy",
+            "check",
+            r#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"network"}"#,
+        ])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
