@@ -145,6 +145,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: super::provision::stprov_offline,
     },
     Scenario {
+        name: "stprov-first-boot",
+        about: "UEFI: a provisioning guest runs stprov remote static (efivarfs, network, HEAD over HTTPS); the next boot of the same NVRAM is stboot's, which reads STHostConfig and boots",
+        run: super::provision::stprov_first_boot,
+    },
+    Scenario {
         name: "measured-boot",
         about: "swtpm (4 banks, identity): TPM == stmgr measure predict == replayed log, 3 boots: another package moves PCR 12 only, another policy PCR 13 only",
         run: measured::measured_boot,
