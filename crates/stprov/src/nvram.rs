@@ -67,11 +67,13 @@ impl Nvram {
                  boot, or a kernel without EFI support), so there is no NVRAM to provision"
             )));
         }
-        let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-        if uid != Some(0) {
+        // The owner of /proc/self is the effective uid. Without /proc the check is left to
+        // the write itself (EPERM names the cause then).
+        if let Some(uid) = std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+            && uid != 0
+        {
             return Err(Failure::Efi(format!(
-                "writing EFI variables needs root (running as uid {})",
-                uid.map_or_else(|| "unknown".to_owned(), |u| u.to_string())
+                "writing EFI variables needs root (running as uid {uid})"
             )));
         }
         if !efi.is_mounted() {
