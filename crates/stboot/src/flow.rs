@@ -432,40 +432,20 @@ fn load_trust(env: &dyn Env) -> Result<Trust, Failure> {
         }
     })?;
     let tls_roots = if dir.tls_roots_pem().is_some() {
-        usable_tls_roots(&env.trust_policy_dir(), dir.tls_roots().to_vec(), env.now())
+        let file = format!("{}/{}", env.trust_policy_dir(), trust_files::TLS_ROOTS);
+        let now = env.now();
+        let usable = crate::tls::usable_roots(&file, dir.tls_roots().to_vec(), now);
+        if usable.is_empty() {
+            log::error!(
+                "{file}: none of its {} certificate(s) is valid now ({now})",
+                dir.tls_roots().len()
+            );
+        }
+        usable
     } else {
         Vec::new()
     };
     Ok(Trust { dir, tls_roots })
-}
-
-/// The certificates of `tls_roots.pem` that can be trusted at `now`: as the reference's Go
-/// verifier, an expired or not yet valid certificate is not used (each dropped one is logged).
-fn usable_tls_roots(dir: &str, ders: Vec<Vec<u8>>, now: UnixTime) -> Vec<Vec<u8>> {
-    let total = ders.len();
-    let usable: Vec<Vec<u8>> = ders
-        .into_iter()
-        .enumerate()
-        .filter_map(
-            |(i, der)| match st_verify::certificate_valid_at(&der, now) {
-                Ok(_) => Some(der),
-                Err(e) => {
-                    log::warn!(
-                        "{dir}/{}: certificate {i}: {e}; not trusted",
-                        trust_files::TLS_ROOTS
-                    );
-                    None
-                }
-            },
-        )
-        .collect();
-    if usable.is_empty() {
-        log::error!(
-            "{dir}/{}: none of its {total} certificate(s) is valid now ({now})",
-            trust_files::TLS_ROOTS
-        );
-    }
-    usable
 }
 
 /// The host config by the reference's precedence: initramfs file, else EFI variable, else the

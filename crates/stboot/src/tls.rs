@@ -128,6 +128,24 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+/// The certificates of a TLS roots file (`file`, for messages) that can be trusted at `now`: as
+/// the reference's Go verifier, an expired or not yet valid certificate is not used; each one
+/// dropped is logged. Used by stboot and stprov alike.
+pub fn usable_roots(file: &str, ders: Vec<Vec<u8>>, now: st_verify::UnixTime) -> Vec<Vec<u8>> {
+    ders.into_iter()
+        .enumerate()
+        .filter_map(
+            |(i, der)| match st_verify::certificate_valid_at(&der, now) {
+                Ok(_) => Some(der),
+                Err(e) => {
+                    log::warn!("{file}: certificate {i}: {e}; not trusted");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 /// The rustls client configuration trusting exactly `tls_roots` (DER), by the rules above.
 pub fn client_config(tls_roots: &[Vec<u8>]) -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

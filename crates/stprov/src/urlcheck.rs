@@ -79,19 +79,7 @@ pub fn read_tls_roots(path: &Path, now: st_verify::UnixTime) -> Result<Vec<Vec<u
     let ders = st_verify::parse_certificate_pems(&bytes)
         .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     let total = ders.len();
-    let usable: Vec<Vec<u8>> = ders
-        .into_iter()
-        .enumerate()
-        .filter_map(
-            |(i, der)| match st_verify::certificate_valid_at(&der, now) {
-                Ok(_) => Some(der),
-                Err(e) => {
-                    log::warn!("{}: certificate {i}: {e}; not trusted", path.display());
-                    None
-                }
-            },
-        )
-        .collect();
+    let usable = stboot::tls::usable_roots(&path.display().to_string(), ders, now);
     log::info!(
         "{}: {} of {total} certificate(s) usable as TLS roots",
         path.display(),
