@@ -25,6 +25,7 @@ mod bank;
 mod eventlog;
 mod layout;
 mod pcr;
+mod stub;
 
 pub use bank::{Bank, MAX_DIGEST_LEN, hex};
 pub use eventlog::{
@@ -38,3 +39,4 @@ pub use layout::{
     descriptor_event_data, events, identity_from_nv,
 };
 pub use pcr::{PcrValues, predict};
+pub use stub::{STUB_SECTIONS_PCR, systemd_stub_pcr11};

@@ -39,6 +39,13 @@ impl PcrValues {
         self.banks.remove(&bank);
     }
 
+    /// Take `other`'s values too (a PCR in both: `other`'s value wins).
+    pub fn merge(&mut self, other: Self) {
+        for (bank, pcrs) in other.banks {
+            self.banks.entry(bank).or_default().extend(pcrs);
+        }
+    }
+
     /// Set the starting value of `pcr` (before any extend).
     pub(crate) fn set(&mut self, bank: Bank, pcr: u32, value: Vec<u8>) {
         self.banks.entry(bank).or_default().insert(pcr, value);

@@ -76,6 +76,11 @@ pub(crate) struct PredictArgs {
     /// to FILE, e.g. to compare with the log a booted OS received.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_out: Option<PathBuf>,
+    /// The stboot UKI (`stmgr uki create`): also predict PCR 11 as Debian's systemd-stub 252
+    /// leaves it (its sections, docs/uefi.md). PCR 12 is predicted from zero: the stub extends
+    /// it only when the firmware passes load options.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) uki: Option<PathBuf>,
     /// Print JSON on stdout instead of text.
     #[arg(long)]
     pub(crate) json: bool,
@@ -177,7 +182,16 @@ pub(crate) fn predict(a: &PredictArgs) -> Result<()> {
         b.dedup();
         b
     };
-    let pcrs = st_measure::predict(&events, &banks);
+    let mut pcrs = st_measure::predict(&events, &banks);
+    if let Some(path) = &a.uki {
+        let bytes = files::read_capped(path, "UKI", crate::uki::MAX_UKI_BYTES)?;
+        let h = st_image::pe::PeHeaders::parse(&bytes)
+            .with_context(|| format!("UKI {}", path.display()))?;
+        if h.section(".linux").is_none() {
+            anyhow::bail!("UKI {}: no .linux section: not a UKI", path.display());
+        }
+        pcrs.merge(crate::uki::stub_pcr11(&h, &bytes, &banks));
+    }
     if let Some(path) = &a.log_out {
         let mut log = st_measure::EventLog::new(&banks);
         for e in &events {

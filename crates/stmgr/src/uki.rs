@@ -13,7 +13,7 @@ const MAX_PART_BYTES: usize = 2 << 30;
 /// Cap on the stub, the os-release and the SBAT file.
 const MAX_SMALL_BYTES: usize = 16 << 20;
 /// Cap on a UKI read by `to-iso` or `image inspect`.
-const MAX_UKI_BYTES: usize = 4 << 30;
+pub(crate) const MAX_UKI_BYTES: usize = 4 << 30;
 
 /// `stmgr uki` subcommands.
 #[derive(Subcommand, Debug)]
@@ -292,6 +292,20 @@ pub(crate) fn is_pe_file(path: &Path) -> bool {
         .is_ok_and(|()| &magic == b"MZ")
 }
 
+/// PCR 11 in `banks` after systemd-stub 252 measured this UKI's sections (st-measure computes).
+pub(crate) fn stub_pcr11(
+    h: &PeHeaders,
+    bytes: &[u8],
+    banks: &[st_measure::Bank],
+) -> st_measure::PcrValues {
+    let sections: Vec<(&str, Vec<u8>)> = uki::stub_252_pcr11_sections(h)
+        .into_iter()
+        .map(|(name, s)| (name, s.memory(bytes)))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = sections.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+    st_measure::systemd_stub_pcr11(&refs, banks)
+}
+
 /// `stmgr image inspect FILE` for a PE image.
 pub(crate) fn inspect_file(path: &Path) -> Result<()> {
     let bytes = files::read_capped(path, "image", MAX_UKI_BYTES)?;
@@ -352,15 +366,10 @@ pub(crate) fn inspect(path: &Path, bytes: &[u8]) -> Result<()> {
     let is_uki = h.section(".linux").is_some();
     if is_uki {
         // What systemd-stub 252 extends into PCR 11 (sha256 bank), from a zero PCR.
-        let mut pcr = [0u8; 32];
-        for (name, s) in uki::stub_252_pcr11_sections(&h) {
-            let mut name0 = name.as_bytes().to_vec();
-            name0.push(0);
-            for digest in [sha256(&name0), section_sha256(s, bytes)] {
-                pcr = sha256(&[&pcr[..], &digest[..]].concat());
-            }
+        let pcrs = stub_pcr11(&h, bytes, &[st_measure::Bank::Sha256]);
+        if let Some(pcr) = pcrs.get(st_measure::Bank::Sha256, st_measure::STUB_SECTIONS_PCR) {
+            println!("PCR 11 (sha256) after systemd-stub 252: {}", hex(pcr));
         }
-        println!("PCR 11 (sha256) after systemd-stub 252: {}", hex(&pcr));
     }
     for name in [".osrel", ".cmdline", ".uname", ".sdmagic"] {
         if let Some(s) = h.section(name) {

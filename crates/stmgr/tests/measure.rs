@@ -377,3 +377,51 @@ fn help_describes_the_commands() {
     let help = stdout(&ok(stmgr_line(d, "eventlog --help")));
     assert!(help.contains("show") && help.contains("replay"), "{help}");
 }
+
+/// `--uki`: PCR 11 as systemd-stub 252 leaves it, in every bank asked for, the sha256 value the
+/// one `stmgr image inspect` prints (checked against an independent computation in uki.rs and
+/// against a real TPM in the e2e scenario uefi-uki-tpm); PCRs 12-14 are unchanged.
+#[test]
+fn predict_with_a_uki_adds_the_stubs_pcr11() {
+    const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+    assert!(
+        Path::new(STUB).is_file(),
+        "this test needs {STUB} (Debian package systemd-boot-efi; `cargo xtask test` installs it)"
+    );
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("vmlinuz"), vec![7u8; 40_000]).unwrap();
+    std::fs::write(d.join("initrd"), vec![9u8; 5_000]).unwrap();
+    ok(stmgr_line(
+        d,
+        "uki create --format uki --kernel vmlinuz --initramfs initrd --cmdline console=ttyS0 --out st",
+    ));
+    let inspect = stdout(&ok(stmgr_line(d, "image inspect st.uki")));
+    let pcr11 = inspect
+        .lines()
+        .find_map(|l| l.strip_prefix("PCR 11 (sha256) after systemd-stub 252: "))
+        .expect("inspect predicts PCR 11")
+        .to_owned();
+    let plain: serde_json::Value = serde_json::from_str(&stdout(&ok(stmgr_line(
+        d,
+        "measure predict --ospkg os --trust-policy policy --json",
+    ))))
+    .unwrap();
+    let with: serde_json::Value = serde_json::from_str(&stdout(&ok(stmgr_line(
+        d,
+        "measure predict --ospkg os --trust-policy policy --uki st.uki --json",
+    ))))
+    .unwrap();
+    assert_eq!(with["pcrs"]["sha256"]["11"], pcr11.as_str());
+    for bank in ["sha1", "sha256", "sha384", "sha512"] {
+        assert!(with["pcrs"][bank]["11"].is_string(), "{bank}: {with}");
+        for pcr in ["12", "13", "14"] {
+            assert_eq!(with["pcrs"][bank][pcr], plain["pcrs"][bank][pcr]);
+        }
+    }
+    let e = fails(stmgr_line(
+        d,
+        "measure predict --ospkg os --trust-policy policy --uki vmlinuz",
+    ));
+    assert!(e.contains("UKI vmlinuz"), "{e}");
+}
