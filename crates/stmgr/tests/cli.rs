@@ -2,35 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{code, ok, stderr, stmgr, stmgr_line};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn stmgr(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stmgr"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// `stmgr` with arguments given as one line (for arguments without spaces).
-fn stmgr_line(dir: &Path, line: &str) -> Output {
-    stmgr(dir, &line.split_whitespace().collect::<Vec<_>>())
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: Output) -> Output {
-    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
-    o
-}
 
 fn go_vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/go-reference")

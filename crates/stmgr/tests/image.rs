@@ -3,34 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{ok, refused, stderr, stmgr};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn stmgr(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stmgr"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    o
-}
-
-/// Exit status 1 and a message containing `want`.
-#[track_caller]
-fn refused(o: Output, want: &str) {
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {e}");
-    assert!(e.contains(want), "{e:?} lacks {want:?}");
-}
 
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors")

@@ -4,40 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{fails, ok, stderr, stdout, stmgr_line};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn stmgr(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stmgr"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stmgr_line(dir: &Path, line: &str) -> Output {
-    stmgr(dir, &line.split_whitespace().collect::<Vec<_>>())
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-#[track_caller]
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    o
-}
-
-#[track_caller]
-fn fails(o: Output) -> String {
-    assert_eq!(o.status.code(), Some(1), "stdout: {}", stdout(&o));
-    stderr(&o)
-}
+use std::process::Output;
 
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()

@@ -5,35 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{ok, refused, stderr, stmgr};
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
-
-fn stmgr(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stmgr"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: Output) -> Output {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    o
-}
-
-#[track_caller]
-fn refused(o: Output, want: &str) {
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {e}");
-    assert!(e.contains(want), "{e:?} lacks {want:?}");
-}
 
 /// Runs a host tool in `dir`; fails naming the Debian package when it cannot be started.
 fn tool(dir: &Path, program: &str, package: &str, args: &[&str]) -> Output {

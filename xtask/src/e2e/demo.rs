@@ -5,12 +5,13 @@
 
 mod uefi;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 
 use super::hostconfig::HostConfigJson;
-use super::run::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, Serve, StbootImage, VERIFIED};
+use super::run::{KEXEC, NOTHING_BOOTED, STBOOT_APPEND, Serve, Served, StbootImage, VERIFIED};
 use super::{Ctx, Env, OS_BOOTED, accel_from_env, fresh_dir, kernel, marker_timeout, test_mac};
 use crate::util::{say, target_dir};
 
@@ -41,37 +42,51 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     if args.uefi { uefi::run() } else { run_direct() }
 }
 
-/// The demo under SeaBIOS with QEMU's `-kernel` (the README's main job).
-fn run_direct() -> Result<()> {
-    let started = Instant::now();
-    step(
+/// Steps 1 and 2 of both demos: the Debian packages (`packages` names the main ones) and the
+/// kernel; returns the environment and a fresh `target/<dir>`.
+fn packages_and_kernel(of: u32, packages: &str, dir: &str) -> Result<(Env, PathBuf)> {
+    step_of(
         1,
-        "installing missing Debian packages (qemu, nginx, busybox)",
+        of,
+        &format!("installing missing Debian packages ({packages})"),
     );
     crate::deps::ensure(crate::deps::For::Demo)?;
-    step(
+    step_of(
         2,
+        of,
         "getting the Debian kernel (downloaded once, then cached in target/e2e-cache)",
     );
-    let kernel = kernel::get()?;
-    let env = Env::new(accel_from_env()?, kernel);
-    let dir = target_dir().join("demo");
+    let env = Env::new(accel_from_env()?, kernel::get()?);
+    let dir = target_dir().join(dir);
     fresh_dir(&dir)?;
-    let ctx = Ctx {
-        env: &env,
-        dir: dir.clone(),
-    };
+    Ok((env, dir))
+}
 
-    step(
+/// Step 3 of both demos: keys, the signed OS package, nginx; returns it and the descriptor URL.
+fn serve(ctx: &Ctx<'_>, of: u32) -> Result<(Served, String)> {
+    step_of(
         3,
+        of,
         "making a signing root and a signer, building and signing the OS package, starting nginx (HTTPS)",
     );
-    let served = Serve::new(&ctx).start()?;
+    let served = Serve::new(ctx).start()?;
     let url = served.nginx.https_url("/os.json")?;
     say!(
         "demo:       OS package {} + .json, served as {url}",
         served.pkg.zip.display()
     );
+    Ok((served, url))
+}
+
+/// The demo under SeaBIOS with QEMU's `-kernel` (the README's main job).
+fn run_direct() -> Result<()> {
+    let started = Instant::now();
+    let (env, dir) = packages_and_kernel(STEPS, "qemu, nginx, busybox", "demo")?;
+    let ctx = Ctx {
+        env: &env,
+        dir: dir.clone(),
+    };
+    let (served, url) = serve(&ctx, STEPS)?;
 
     step(
         4,

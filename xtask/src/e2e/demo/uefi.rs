@@ -19,13 +19,11 @@ use crate::e2e::hostconfig::HostConfigJson;
 use crate::e2e::measured::{self, BANKS, Pcrs};
 use crate::e2e::qemu::Vm;
 use crate::e2e::run::{
-    BootMedia, KEXEC, NOTHING_BOOTED, STBOOT_APPEND, Serve, StbootImage, VERIFIED, uefi_media,
+    BootMedia, KEXEC, NOTHING_BOOTED, STBOOT_APPEND, StbootImage, VERIFIED, uefi_media,
 };
 use crate::e2e::swtpm::{Swtpm, SwtpmSpec};
-use crate::e2e::{
-    Ctx, Env, OS_BOOTED, accel_from_env, fresh_dir, kernel, marker_timeout, ovmf, test_mac,
-};
-use crate::util::{cmd, output, say, target_dir};
+use crate::e2e::{Ctx, OS_BOOTED, marker_timeout, ovmf, test_mac};
+use crate::util::{cmd, output, say};
 
 const STEPS: u32 = 8;
 
@@ -44,34 +42,16 @@ const WHAT: [(u32, &str); 3] = [
 /// ones.
 pub(super) fn run() -> Result<()> {
     let started = Instant::now();
-    step(
-        1,
-        "installing missing Debian packages (qemu, nginx, busybox, ovmf, swtpm, systemd-boot-efi)",
-    );
-    crate::deps::ensure(crate::deps::For::Demo)?;
-    step(
-        2,
-        "getting the Debian kernel (downloaded once, then cached in target/e2e-cache)",
-    );
-    let kernel = kernel::get()?;
-    let env = Env::new(accel_from_env()?, kernel);
-    let dir = target_dir().join("demo-uefi");
-    fresh_dir(&dir)?;
+    let (env, dir) = super::packages_and_kernel(
+        STEPS,
+        "qemu, nginx, busybox, ovmf, swtpm, systemd-boot-efi",
+        "demo-uefi",
+    )?;
     let ctx = Ctx {
         env: &env,
         dir: dir.clone(),
     };
-
-    step(
-        3,
-        "making a signing root and a signer, building and signing the OS package, starting nginx (HTTPS)",
-    );
-    let served = Serve::new(&ctx).start()?;
-    let url = served.nginx.https_url("/os.json")?;
-    say!(
-        "demo:       OS package {} + .json, served as {url}",
-        served.pkg.zip.display()
-    );
+    let (served, url) = super::serve(&ctx, STEPS)?;
 
     step(
         4,
@@ -194,7 +174,7 @@ pub(super) fn run() -> Result<()> {
         ctx.path("eventlog.bin").display(),
         BANKS.len()
     );
-    let pcr11 = check_pcr11(&ctx, &vm, &uki)?;
+    let pcr11 = crate::e2e::boot::check_pcr11(&ctx, &vm)?;
     check_firmware_log(&ctx, &vm, &pcr11)?;
 
     let total = timing
@@ -269,32 +249,6 @@ fn compare_pcrs(read: &Pcrs, predicted: &Pcrs) -> Result<()> {
         BANKS.len() * WHAT.len()
     );
     Ok(())
-}
-
-/// PCR 11 (sha256) read by the OS == `stmgr image inspect` of the UKI (systemd-stub measured
-/// the UKI's sections before the kernel started); returns it.
-fn check_pcr11(ctx: &Ctx<'_>, vm: &Vm, uki: &std::path::Path) -> Result<String> {
-    let inspect = output(cmd(ctx.stmgr()?).args(["image", "inspect"]).arg(uki))?;
-    let predicted = inspect
-        .lines()
-        .find_map(|l| l.strip_prefix("PCR 11 (sha256) after systemd-stub 252: "))
-        .context("stmgr image inspect printed no PCR 11 prediction")?
-        .trim()
-        .to_ascii_lowercase();
-    let read = vm
-        .lines()
-        .iter()
-        .find_map(|l| l.split("E2E-PCR11 sha256 ").nth(1).map(str::trim))
-        .map(str::to_ascii_lowercase)
-        .context("the OS printed no sha256 PCR 11")?;
-    ensure!(
-        read == predicted,
-        "PCR 11: the OS read {read}, stmgr image inspect predicted {predicted}"
-    );
-    say!(
-        "demo:       PCR 11 (systemd-stub: the UKI's sections) {read} == `stmgr image inspect stboot.uki`"
-    );
-    Ok(read)
 }
 
 /// The firmware's event log as the booted OS saw it: nothing in PCRs 12-14 (the prediction
