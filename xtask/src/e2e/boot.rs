@@ -402,6 +402,13 @@ pub(crate) fn uefi_uki_tpm(ctx: &Ctx<'_>) -> Result<()> {
         },
     )?;
     let vm = uefi_run(ctx, BootMedia::Esp, tpm.qemu_args())?;
+    check_pcr11(ctx, &vm)?;
+    boot_timings(&vm, BootMedia::Esp)
+}
+
+/// PCR 11 (sha256) the booted OS read (`E2E-PCR11`) == the value `stmgr image inspect`
+/// predicts for the run's `stboot.uki` (systemd-stub 252 measured its sections); returns it.
+pub(crate) fn check_pcr11(ctx: &Ctx<'_>, vm: &Vm) -> Result<String> {
     let inspect = output(
         cmd(ctx.stmgr()?)
             .args(["image", "inspect"])
@@ -424,7 +431,7 @@ pub(crate) fn uefi_uki_tpm(ctx: &Ctx<'_>) -> Result<()> {
         "PCR 11: the OS read {read}, stmgr image inspect predicted {predicted}"
     );
     say!("e2e: PCR 11 (sha256) read by the OS == predicted: {read}");
-    boot_timings(&vm, BootMedia::Esp)
+    Ok(read)
 }
 
 fn uefi_boot(ctx: &Ctx<'_>, media: BootMedia) -> Result<()> {
@@ -444,8 +451,19 @@ fn uefi_run(ctx: &Ctx<'_>, media: BootMedia, extra_qemu: Vec<String>) -> Result<
         .firmware(Firmware::Uefi { vars, media })
         .extra_qemu(extra_qemu)
         .run()?;
-    // The firmware's boot manager started the media (no -kernel), and the kernel got the
-    // UKI's .cmdline (QEMU's -kernel path would have added initrd=initrd).
+    check_uefi_started(&vm, media)?;
+    ensure!(
+        s.nginx.served("/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
+    Ok(vm)
+}
+
+/// The firmware's boot manager, not QEMU, started stboot from `media` (no `-kernel`), and the
+/// kernel got the UKI's `.cmdline` (QEMU's `-kernel` path would have added `initrd=initrd`;
+/// load options from the firmware would have replaced it).
+pub(crate) fn check_uefi_started(vm: &Vm, media: BootMedia) -> Result<()> {
     let device = match media {
         BootMedia::Esp => "HARDDISK",
         BootMedia::Cdrom => "DVD-ROM",
@@ -465,17 +483,12 @@ fn uefi_run(ctx: &Ctx<'_>, media: BootMedia, extra_qemu: Vec<String>) -> Result<
         cmdline.contains("stboot.recovery=poweroff") && !cmdline.contains("initrd=initrd"),
         "not the UKI's command line: {cmdline}"
     );
-    ensure!(
-        s.nginx.served("/os.zip"),
-        "nginx: {:?}",
-        s.nginx.access_log()
-    );
-    Ok(vm)
+    Ok(())
 }
 
 /// Prints (and checks the order of) when the kernel, stboot, the verification, the kexec and
 /// the test OS showed up, in seconds since QEMU started.
-fn boot_timings(vm: &Vm, media: BootMedia) -> Result<()> {
+pub(crate) fn boot_timings(vm: &Vm, media: BootMedia) -> Result<()> {
     let lines = vm.timed_lines();
     let at = |text: &str| {
         lines

@@ -23,7 +23,8 @@ pub(super) type Pcrs = BTreeMap<String, BTreeMap<u32, String>>;
 
 /// The banks of the measured scenarios (and `cargo xtask demo --uefi`).
 pub(super) const BANKS: &[&str] = &["sha1", "sha256", "sha384", "sha512"];
-const IDENTITY: &[u8] = b"node-7";
+/// The identity written into NV index 0x01420001 of the measured scenarios' swtpm.
+pub(super) const IDENTITY: &[u8] = b"node-7";
 
 /// What the test OS reported.
 pub(super) struct Seen {
@@ -70,16 +71,33 @@ pub(super) fn seen(vm: &Vm) -> Result<Seen> {
 
 /// `pcrs` of a `stmgr measure predict|eventlog replay --json` output, PCRs 12-14.
 pub(super) fn json_pcrs(text: &str) -> Result<Pcrs> {
+    let mut all = json_all_pcrs(text)?;
+    for values in all.values_mut() {
+        values.retain(|pcr, _| (12..=14).contains(pcr));
+    }
+    all.retain(|_, values| !values.is_empty());
+    Ok(all)
+}
+
+/// Every PCR in `pcrs` of a `stmgr measure predict|eventlog replay --json` output.
+fn json_all_pcrs(text: &str) -> Result<Pcrs> {
     let v: serde_json::Value = serde_json::from_str(text)?;
     let mut out = Pcrs::new();
     let banks = v["pcrs"].as_object().context("no \"pcrs\" object")?;
     for (bank, values) in banks {
-        for pcr in [12u32, 13, 14] {
-            if let Some(hex) = values[pcr.to_string()].as_str() {
-                out.entry(bank.clone())
-                    .or_default()
-                    .insert(pcr, hex.to_ascii_lowercase());
-            }
+        let values = values
+            .as_object()
+            .with_context(|| format!("\"pcrs\".{bank} is not an object"))?;
+        for (pcr, hex) in values {
+            let pcr: u32 = pcr
+                .parse()
+                .with_context(|| format!("\"pcrs\".{bank}: PCR {pcr:?}"))?;
+            let hex = hex
+                .as_str()
+                .with_context(|| format!("\"pcrs\".{bank}.{pcr} is not a string"))?;
+            out.entry(bank.clone())
+                .or_default()
+                .insert(pcr, hex.to_ascii_lowercase());
         }
     }
     Ok(out)
@@ -128,14 +146,29 @@ fn tpm(ctx: &Ctx<'_>, sub: &str) -> Result<Swtpm> {
     )
 }
 
-/// One measured boot of `img`; returns what the OS saw, checked against the prediction for
-/// `descriptor` under the image's trust policy and the replay of the log, and against stboot's
-/// own ST:MEASURED line.
+/// One measured boot of `img` under SeaBIOS; returns what the OS saw, checked by
+/// [`check_measured`].
 fn measured_run(ctx: &Ctx<'_>, img: &Path, descriptor: &Path, tag: &str) -> Result<Pcrs> {
     let tpm = tpm(ctx, &format!("swtpm-{tag}"))?;
     let vm = StbootRun::new(ctx, img).extra_qemu(tpm.qemu_args()).run()?;
-    let seen = seen(&vm)?;
-    ensure!(seen.identity == IDENTITY, "identity {:?}", seen.identity);
+    check_measured(ctx, &vm, descriptor, &ctx.path("trust"), IDENTITY, tag)
+}
+
+/// After a measured boot with a TPM of the banks [`BANKS`] holding `identity`: the OS saw
+/// that identity and PCRs 12-14 in every bank, which equal `stmgr measure predict` for
+/// `descriptor` under the trust policy directory `trust` (from zero), the replay of the event
+/// log the OS got (written to `eventlog-<tag>.bin`), and stboot's own ST:MEASURED lines.
+/// Returns the PCRs.
+pub(super) fn check_measured(
+    ctx: &Ctx<'_>,
+    vm: &Vm,
+    descriptor: &Path,
+    trust: &Path,
+    identity: &[u8],
+    tag: &str,
+) -> Result<Pcrs> {
+    let seen = seen(vm)?;
+    ensure!(seen.identity == identity, "identity {:?}", seen.identity);
     for bank in BANKS {
         ensure!(
             seen.pcrs.get(*bank).is_some_and(|p| p.len() == 3),
@@ -143,7 +176,7 @@ fn measured_run(ctx: &Ctx<'_>, img: &Path, descriptor: &Path, tag: &str) -> Resu
             seen.pcrs
         );
     }
-    let predicted = predict(ctx, descriptor, &ctx.path("trust"), IDENTITY)?;
+    let predicted = predict(ctx, descriptor, trust, identity)?;
     ensure!(
         predicted == seen.pcrs,
         "stmgr measure predict\n  {predicted:?}\nbut the TPM holds\n  {:?}",
@@ -162,6 +195,28 @@ fn measured_run(ctx: &Ctx<'_>, img: &Path, descriptor: &Path, tag: &str) -> Resu
     ))?;
     vm.ensure_line("ST:MEASURED 6 events into /dev/tpmrm0 (sha1,sha256,sha384,sha512)")?;
     Ok(seen.pcrs)
+}
+
+/// The firmware's own TPM event log as the booted OS read it from securityfs (`E2E-FWLOG`,
+/// still there after stboot's kexec under UEFI), written to `ctx.dir/<name>`: every PCR its
+/// events extend, per bank (`stmgr eventlog replay`; a PCR it does not list had no event
+/// before the OS started). `None` when the OS printed no firmware log.
+pub(super) fn firmware_log_pcrs(ctx: &Ctx<'_>, vm: &Vm, name: &str) -> Result<Option<Pcrs>> {
+    let lines = vm.lines();
+    let Some(b64) = lines.iter().find_map(|l| l.split("E2E-FWLOG ").nth(1)) else {
+        return Ok(None);
+    };
+    let log = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .context("E2E-FWLOG is not base64")?;
+    let file = ctx.path(name);
+    fs::write(&file, log)?;
+    json_all_pcrs(&output(
+        cmd(ctx.stmgr()?)
+            .args(["eventlog", "replay", "--json"])
+            .arg(&file),
+    )?)
+    .map(Some)
 }
 
 fn image(

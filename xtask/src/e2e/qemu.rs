@@ -67,6 +67,9 @@ pub(crate) struct VmConfig {
     pub(crate) nics: Vec<String>,
     /// How the NICs are connected.
     pub(crate) topology: NetTopology,
+    /// slirp host forwards into the guest, on the first NIC's slirp (or the shared one), each
+    /// as QEMU's `hostfwd=` value, e.g. `tcp:127.0.0.1:5555-:2009`.
+    pub(crate) hostfwd: Vec<String>,
     /// Hard timeout from QEMU start; `None`: the accelerator's default.
     pub(crate) timeout: Option<Duration>,
     /// A console line containing one of these fails [`Vm::wait_for`] at once.
@@ -90,6 +93,7 @@ impl VmConfig {
             memory_mib: 1024,
             nics: Vec::new(),
             topology: NetTopology::default(),
+            hostfwd: Vec::new(),
             timeout: None,
             fail_markers: vec!["Kernel panic".to_owned()],
             extra_args: Vec::new(),
@@ -181,12 +185,18 @@ impl Vm {
         if cfg.nics.is_empty() {
             qemu.args(["-nic", "none"]);
         } else {
+            let fwd: String = cfg
+                .hostfwd
+                .iter()
+                .map(|f| format!(",hostfwd={f}"))
+                .collect();
             if cfg.topology == NetTopology::SharedHub {
-                qemu.args(["-netdev", "user,id=slirp0"]);
+                qemu.args(["-netdev", &format!("user,id=slirp0{fwd}")]);
                 qemu.args(["-netdev", "hubport,id=hub-slirp,hubid=0,netdev=slirp0"]);
             }
             for (i, mac) in cfg.nics.iter().enumerate() {
                 let netdev = match cfg.topology {
+                    NetTopology::SlirpPerNic if i == 0 => format!("user,id=n{i}{fwd}"),
                     NetTopology::SlirpPerNic => format!("user,id=n{i}"),
                     NetTopology::SharedHub => format!("hubport,id=n{i},hubid=0"),
                 };

@@ -175,6 +175,16 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::uefi_iso,
     },
     Scenario {
+        name: "uefi-measured-iso",
+        about: "UEFI + swtpm: stprov offline write into OVMF_VARS, OVMF boots the ISO (CD-ROM), stboot reads STHostConfig and measures: PCRs 12-14 == predict == replay, none before stboot",
+        run: super::provision::uefi_measured_iso,
+    },
+    Scenario {
+        name: "uefi-measured-uki",
+        about: "UEFI + swtpm: a provisioning guest runs stprov remote static + remote run, the host stprov local run (hostfwd); the UKI boots from that NVRAM, measured as uefi-measured-iso",
+        run: super::provision::uefi_measured_uki,
+    },
+    Scenario {
         name: "stboot-bonding",
         about: "stboot: two NICs bonded (active-backup), static address",
         run: boot::bonding,
