@@ -142,23 +142,38 @@ impl flow::Tpm for DeviceTpm {
 /// kernel is told to reserve that memory with `memmap=`.
 fn pmem_hand_off(identity: &[u8], log: &[u8]) -> Result<Option<String>, EnvError> {
     const DIR: &str = "/sys/kernel/fake_pmem";
-    const MAGIC: &[u8] = b"stboot metadata v1";
-    const UXID: u32 = 0x4449_5855;
-    const ELOG: u32 = 0x474F_4C45;
     let address_text = match std::fs::read_to_string(format!("{DIR}/address")) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{DIR}/address: {e}").into()),
     };
-    let t = address_text.trim();
+    let address = pmem_address(&address_text).map_err(|e| format!("{DIR}/address: {e}"))?;
+    let contents = pmem_contents(identity, log)?;
+    std::fs::write(format!("{DIR}/contents"), &contents)
+        .map_err(|e| format!("{DIR}/contents: {e}"))?;
+    Ok(Some(memmap_option(contents.len(), address)))
+}
+
+/// `fake_pmem/address`: an integer, `0x`-prefixed hex or decimal, not zero.
+fn pmem_address(text: &str) -> Result<u64, String> {
+    let t = text.trim();
     let address = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => t.parse(),
     }
-    .map_err(|e| format!("{DIR}/address {t:?}: {e}"))?;
+    .map_err(|e| format!("{t:?}: {e}"))?;
     if address == 0 {
-        return Err(format!("{DIR}/address is 0").into());
+        return Err("address 0".into());
     }
+    Ok(address)
+}
+
+/// The reference's layout: `"stboot metadata v1"` padded with NULs to 32 bytes, then records of
+/// u32 LE type, u32 LE length, data: `UXID` (identity), then `ELOG` (event log).
+fn pmem_contents(identity: &[u8], log: &[u8]) -> Result<Vec<u8>, EnvError> {
+    const MAGIC: &[u8] = b"stboot metadata v1";
+    const UXID: u32 = 0x4449_5855;
+    const ELOG: u32 = 0x474F_4C45;
     let mut contents = MAGIC.to_vec();
     contents.resize(32, 0);
     for (kind, data) in [(UXID, identity), (ELOG, log)] {
@@ -167,12 +182,12 @@ fn pmem_hand_off(identity: &[u8], log: &[u8]) -> Result<Option<String>, EnvError
         contents.extend_from_slice(&len.to_le_bytes());
         contents.extend_from_slice(data);
     }
-    std::fs::write(format!("{DIR}/contents"), &contents)
-        .map_err(|e| format!("{DIR}/contents: {e}"))?;
-    Ok(Some(format!(
-        " memmap=0x{:x}!0x{address:08x}",
-        contents.len()
-    )))
+    Ok(contents)
+}
+
+/// What the OS command line gets: ` memmap=0x<size>!0x<address, at least 8 hex digits>`.
+fn memmap_option(size: usize, address: u64) -> String {
+    format!(" memmap=0x{size:x}!0x{address:08x}")
 }
 
 impl Env for FileEnv {
@@ -629,6 +644,25 @@ pub fn pid1() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pmem_hand_off_in_the_references_layout() {
+        let c = pmem_contents(b"id-7", b"LOG").unwrap();
+        assert_eq!(&c[..18], b"stboot metadata v1");
+        assert!(c[18..32].iter().all(|b| *b == 0));
+        // "UXID" and "ELOG" read as little-endian u32 type fields.
+        assert_eq!(&c[32..36], b"UXID");
+        assert_eq!(&c[36..40], &4u32.to_le_bytes());
+        assert_eq!(&c[40..44], b"id-7");
+        assert_eq!(&c[44..48], b"ELOG");
+        assert_eq!(&c[48..52], &3u32.to_le_bytes());
+        assert_eq!(&c[52..], b"LOG");
+        assert_eq!(memmap_option(c.len(), 0x1_0000), " memmap=0x37!0x00010000");
+        assert_eq!(pmem_address("0x7f000000\n"), Ok(0x7f00_0000));
+        assert_eq!(pmem_address("4096"), Ok(4096));
+        assert!(pmem_address("0").is_err());
+        assert!(pmem_address("zz").is_err());
+    }
 
     #[test]
     fn meminfo_fields_by_exact_name() {
