@@ -197,11 +197,13 @@ pub(super) fn check_measured(
     Ok(seen.pcrs)
 }
 
-/// The firmware's own TPM event log as the booted OS read it from securityfs (`E2E-FWLOG`,
-/// still there after stboot's kexec under UEFI), written to `ctx.dir/<name>`: every PCR its
-/// events extend, per bank (`stmgr eventlog replay`; a PCR it does not list had no event
-/// before the OS started). `None` when the OS printed no firmware log.
-pub(super) fn firmware_log_pcrs(ctx: &Ctx<'_>, vm: &Vm, name: &str) -> Result<Option<Pcrs>> {
+/// The firmware's event log the booted OS printed (`E2E-FWLOG`), written to `ctx.dir/<name>`:
+/// the file and its size; `None` when the OS printed none.
+pub(crate) fn firmware_log(
+    ctx: &Ctx<'_>,
+    vm: &Vm,
+    name: &str,
+) -> Result<Option<(std::path::PathBuf, usize)>> {
     let lines = vm.lines();
     let Some(b64) = lines.iter().find_map(|l| l.split("E2E-FWLOG ").nth(1)) else {
         return Ok(None);
@@ -210,7 +212,18 @@ pub(super) fn firmware_log_pcrs(ctx: &Ctx<'_>, vm: &Vm, name: &str) -> Result<Op
         .decode(b64.trim())
         .context("E2E-FWLOG is not base64")?;
     let file = ctx.path(name);
-    fs::write(&file, log)?;
+    fs::write(&file, &log)?;
+    Ok(Some((file, log.len())))
+}
+
+/// The firmware's own TPM event log as the booted OS read it from securityfs (`E2E-FWLOG`,
+/// still there after stboot's kexec under UEFI), written to `ctx.dir/<name>`: every PCR its
+/// events extend, per bank (`stmgr eventlog replay`; a PCR it does not list had no event
+/// before the OS started). `None` when the OS printed no firmware log.
+pub(super) fn firmware_log_pcrs(ctx: &Ctx<'_>, vm: &Vm, name: &str) -> Result<Option<Pcrs>> {
+    let Some((file, _)) = firmware_log(ctx, vm, name)? else {
+        return Ok(None);
+    };
     json_all_pcrs(&output(
         cmd(ctx.stmgr()?)
             .args(["eventlog", "replay", "--json"])

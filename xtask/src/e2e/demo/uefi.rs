@@ -8,11 +8,9 @@
 //! log (PCRs 0-7, and PCR 11 from systemd-stub) must have nothing in PCRs 12-14, because the
 //! prediction starts them from zero. Exit 0 only when every comparison agrees.
 
-use std::fs;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use base64::Engine as _;
 
 use super::step_of;
 use crate::e2e::hostconfig::HostConfigJson;
@@ -255,22 +253,13 @@ fn compare_pcrs(read: &Pcrs, predicted: &Pcrs) -> Result<()> {
 /// starts them from zero, and the match above shows they did), and its replay gives the PCR 11
 /// the OS read. Without a firmware log the PCR 12-14 match alone shows the zero start.
 fn check_firmware_log(ctx: &Ctx<'_>, vm: &Vm, pcr11: &str) -> Result<()> {
-    let b64 = vm
-        .lines()
-        .iter()
-        .find_map(|l| l.split("E2E-FWLOG ").nth(1).map(|s| s.trim().to_owned()));
-    let Some(b64) = b64 else {
+    let Some((file, log_len)) = measured::firmware_log(ctx, vm, "firmware-eventlog.bin")? else {
         say!(
             "demo:       PCRs 12-14 started at zero before stboot: they equal the prediction from zero \
              (the OS saw no firmware event log to show it event by event)"
         );
         return Ok(());
     };
-    let log = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .context("E2E-FWLOG is not base64")?;
-    let file = ctx.path("firmware-eventlog.bin");
-    fs::write(&file, &log)?;
     let shown: serde_json::Value = serde_json::from_str(&output(
         cmd(ctx.stmgr()?)
             .args(["eventlog", "show", "--json"])
@@ -300,7 +289,7 @@ fn check_firmware_log(ctx: &Ctx<'_>, vm: &Vm, pcr11: &str) -> Result<()> {
         .collect();
     say!(
         "demo:       the firmware's event log ({} bytes, {}): {} events ({})",
-        log.len(),
+        log_len,
         file.display(),
         events.len(),
         counts.join(", ")
