@@ -39,6 +39,8 @@ struct Pki {
     other_signer: Signer,
     s1: Signer,
     s1_alt: Signer,
+    /// signer1's key, certified by other-root.
+    s1_other_root: Signer,
     s2: Signer,
     s3: Signer,
     expired: Signer,
@@ -60,6 +62,7 @@ fn make_pki() -> Result<Pki> {
         other_signer: pki::leaf("other-signer", &other_root, &good("other-signer")?)?,
         s1: pki::leaf("signer1", &root, &good("signer1")?)?,
         s1_alt: pki::leaf("signer1", &root, &good("signer1-second-certificate")?)?,
+        s1_other_root: pki::leaf("signer1", &other_root, &good("signer1-under-other-root")?)?,
         s2: pki::leaf("signer2", &root, &good("signer2")?)?,
         s3: pki::leaf("signer3", &root, &good("signer3")?)?,
         expired: pki::leaf(
@@ -142,6 +145,15 @@ fn trust_files(p: &Pki) -> Result<BTreeMap<String, Vec<u8>>> {
         t.insert(
             format!("trust/policy-{n}/ospkg_signing_root.pem"),
             p.root.cert.as_bytes().to_vec(),
+        );
+        // ST 1.3: several signing roots in one file.
+        t.insert(
+            format!("trust/two-roots-{n}/trust_policy.json"),
+            policy.to_pretty_json(),
+        );
+        t.insert(
+            format!("trust/two-roots-{n}/ospkg_signing_root.pem"),
+            [p.root.cert.as_bytes(), p.other_root.cert.as_bytes()].concat(),
         );
     }
     Ok(t)
@@ -227,7 +239,8 @@ enum Verdict {
 
 struct Spec {
     name: &'static str,
-    policy: u32,
+    /// The trust policy directory under `trust/`.
+    policy: String,
     verdict: Verdict,
     reason: Option<&'static str>,
     reference: Option<&'static str>,
@@ -244,7 +257,7 @@ fn case(spec: Spec, zip: Vec<u8>, json: Vec<u8>) -> Case {
     Case {
         row: ExpectedCase {
             name: spec.name.into(),
-            policy: format!("policy-{}", spec.policy),
+            policy: spec.policy,
             expected: expected.into(),
             stage: stage.map(Into::into),
             found,
@@ -271,6 +284,12 @@ fn archive_case(spec: Spec, p: &Pki, zip: Vec<u8>) -> Result<Case> {
     Ok(case(spec, zip, json))
 }
 
+/// The same case judged under `trust/two-roots-<threshold>/` (root and other-root).
+fn under_two_roots(mut s: Spec, threshold: u32) -> Spec {
+    s.policy = format!("two-roots-{threshold}");
+    s
+}
+
 fn spec(
     name: &'static str,
     policy: u32,
@@ -281,7 +300,7 @@ fn spec(
 ) -> Spec {
     Spec {
         name,
-        policy,
+        policy: format!("policy-{policy}"),
         verdict,
         reason,
         reference,
@@ -356,6 +375,48 @@ pub(crate) fn build() -> Result<Built> {
             "signer1's certificate and signature appear twice; counts once.",
         ),
         &[&p.s1, &p.s1],
+    )?);
+    cases.push(plain(
+        under_two_roots(
+            spec(
+                "second-root-signer",
+                1,
+                Accept(1, 1),
+                None,
+                None,
+                "Two signing roots (root, other-root); the only signer chains to the second.",
+            ),
+            1,
+        ),
+        &[&p.other_signer],
+    )?);
+    cases.push(plain(
+        under_two_roots(
+            spec(
+                "one-signer-under-each-root",
+                2,
+                Accept(2, 2),
+                None,
+                None,
+                "Two signing roots, threshold 2: signer1 under root and other-signer under other-root.",
+            ),
+            2,
+        ),
+        &[&p.s1, &p.other_signer],
+    )?);
+    cases.push(plain(
+        under_two_roots(
+            spec(
+                "same-key-under-two-roots",
+                2,
+                Threshold(2, 1),
+                Some("same signing key"),
+                None,
+                "Two signing roots, threshold 2: signer1's key certified by each root signs twice; one key counts once.",
+            ),
+            2,
+        ),
+        &[&p.s1, &p.s1_other_root],
     )?);
     cases.push(plain(
         spec(

@@ -23,7 +23,7 @@ pub const CHECK_TIME: &str = "2026-01-01T00:00:00Z";
 pub struct ExpectedCase {
     /// Directory name under `cases/`.
     pub name: String,
-    /// `policy-1` or `policy-2` (directory under `trust/`).
+    /// `policy-1`, `policy-2`, `two-roots-1` or `two-roots-2` (directory under `trust/`).
     pub policy: String,
     /// `accept` or `reject`.
     pub expected: String,
@@ -110,6 +110,8 @@ Judge every case at **2026-01-01T00:00:00Z** (`--at`).
 - `trust/policy-1/`, `trust/policy-2/` – trust policy directories (`trust_policy.json` with
   threshold 1 or 2 and fetch method `network`, `ospkg_signing_root.pem` = `root.pem`), for
   `stmgr ospkg verify --trust-policy DIR`.
+- `trust/two-roots-1/`, `trust/two-roots-2/` – the same with two signing roots in
+  `ospkg_signing_root.pem` (`root.pem` then `other-root.pem`; ST 1.3).
 - `cases/<name>/ospkg.zip` + `cases/<name>/ospkg.json` – one OS package per case.
 - `expected.json` – the table below in machine form: `expected` (accept/reject), `stage`
   (descriptor, threshold, archive), `found`/`valid` signature counts, `reason` (a substring of

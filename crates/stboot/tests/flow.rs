@@ -927,3 +927,38 @@ fn a_trust_policy_that_requires_a_tpm_boots_nothing_without_one() {
     );
     assert!(env.steps.is_empty(), "{:?}", env.steps);
 }
+
+/// ST 1.3: `ospkg_signing_root.pem` with two roots; a package signed only under the second
+/// boots, and PCR 13's signing-root event covers both roots in file order.
+#[test]
+fn a_package_signed_under_the_second_of_two_roots_boots_measured_over_both() {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.policy = "two-roots-1";
+    let (json, zip) = package("second-root-signer", "https://a.example/os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    let ready = flow::run(&mut env, &opts()).unwrap();
+    assert_eq!(ready.verified.report().valid(), 1);
+    assert_eq!(ready.trust.dir.roots().len(), 2);
+    with_tpm(&mut env);
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Kexec, "{f}");
+    let init = &env.initramfs;
+    let entries = st_image::cpio::read_archive(&init[find_hand_off(init)..]).unwrap();
+    let log = entries
+        .iter()
+        .find(|e| e.name == "stboot/eventlog.bin")
+        .unwrap();
+    let parsed = st_measure::parse_log(log.data).unwrap();
+    let roots_event = parsed
+        .events
+        .iter()
+        .find(|e| e.event_type == 0xa000_0003)
+        .expect("the signing-root event");
+    let pem = |name: &str| std::fs::read(vectors().join("trust").join(name)).unwrap();
+    let der = |bytes: Vec<u8>| st_verify::parse_certificate_pems(&bytes).unwrap().remove(0);
+    assert_eq!(
+        roots_event.data,
+        [der(pem("root.pem")), der(pem("other-root.pem"))].concat()
+    );
+}
