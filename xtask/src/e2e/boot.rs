@@ -511,3 +511,20 @@ pub(crate) fn boot_timings(vm: &Vm, media: BootMedia) -> Result<()> {
     );
     Ok(())
 }
+
+/// ST 1.3: `ospkg_signing_root.pem` holds two roots, and the package is signed under the second:
+/// it boots, and stboot counts both roots.
+pub(crate) fn second_root(ctx: &Ctx<'_>) -> Result<()> {
+    let s = Serve::new(ctx).start()?;
+    let first = ctx.signing_keys("first-root")?;
+    let trust = TrustPolicy::network(&first.root_cert)
+        .also_signing_root(&s.keys.root_cert)
+        .tls_roots(&s.pki.ca_cert);
+    let img = StbootImage::new(ctx, trust)
+        .host_config(&HostConfigJson::slirp().pointer(&s.nginx.https_url("/os.json")?))
+        .build()?;
+    let vm = StbootRun::new(ctx, &img).run()?;
+    vm.ensure_line("2 signing root(s)")?;
+    vm.ensure_line("1 of 1 signatures valid")?;
+    Ok(())
+}

@@ -150,6 +150,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: super::provision::stprov_first_boot,
     },
     Scenario {
+        name: "stboot-second-root",
+        about: "stboot: two signing roots, the package signed under the second -> boots",
+        run: boot::second_root,
+    },
+    Scenario {
         name: "measured-boot",
         about: "swtpm (4 banks, identity): TPM == stmgr measure predict == replayed log, 3 boots: another package moves PCR 12 only, another policy PCR 13 only",
         run: measured::measured_boot,
