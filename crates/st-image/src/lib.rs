@@ -218,8 +218,8 @@ impl fmt::Display for Warning {
             Self::OsPackageUnused { name } => write!(
                 f,
                 "OS package {name:?} is in the image, but the trust policy fetch method is \
-                 \"network\": stboot will not use it (without a host config in the image, a \
-                 package named \"provision\" is the provisioning fallback)"
+                 \"network\": stboot will not use it (only a package named \"provision\" is \
+                 used: as the provisioning fallback and when normal boot fails)"
             ),
             Self::PointerMismatch { expected, built } => write!(
                 f,
@@ -460,10 +460,10 @@ impl<'a> StbootImage<'a> {
                 }
                 let fallback_paths = fallback.initramfs_paths().ok();
                 if let Some(pkg) = &self.os_package {
-                    let is_fallback = self.host_config.is_none()
-                        && fallback_paths.is_some_and(|(json, _)| {
-                            json == format!("{OSPKG_DIR}/{}.json", pkg.name)
-                        });
+                    // The provisioning package: booted when no host config is found, and when
+                    // normal boot fails (provisioning mode).
+                    let is_fallback = fallback_paths
+                        .is_some_and(|(json, _)| json == format!("{OSPKG_DIR}/{}.json", pkg.name));
                     if !is_fallback {
                         out.push(Warning::OsPackageUnused {
                             name: pkg.name.clone(),

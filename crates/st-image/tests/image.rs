@@ -145,6 +145,16 @@ fn minimal_layout_has_no_optional_entries() {
     let mut img = StbootImage::new(&i.stboot).unwrap();
     img.trust_policy(POLICY_NETWORK, ROOTS, None).unwrap();
     assert_eq!(img.warnings(), [Warning::NoTlsRoots]);
+    // Also next to a network host config: it is what boots when normal boot fails.
+    let mut with_hc = StbootImage::new(&i.stboot).unwrap();
+    with_hc
+        .trust_policy(POLICY_NETWORK, ROOTS, None)
+        .unwrap()
+        .host_config(br#"{"network_mode":"dhcp","ospkg_pointer":"https://a.example/os.json"}"#)
+        .unwrap()
+        .os_package("provision", DESCRIPTOR, Contents::Bytes(ARCHIVE))
+        .unwrap();
+    assert_eq!(with_hc.warnings(), [Warning::NoTlsRoots]);
     let bytes = build(img, Compression::None);
     let names: Vec<String> = cpio::read_archive(&bytes)
         .unwrap()
@@ -481,8 +491,8 @@ fn warnings() {
         "only be able to fetch OS packages over plain http",
     );
     has(w[1].clone(), "stboot will not use it");
-    // The same with the package named "provision" and no host config in the image: it is the
-    // provisioning fallback stboot boots when EFI NVRAM holds no host config either.
+    // The same with the package named "provision": the provisioning package, booted when no
+    // host config is found and when normal boot fails.
     let mut img = StbootImage::new(&i.stboot).unwrap();
     img.trust_policy(POLICY_NETWORK, ROOTS, None)
         .unwrap()

@@ -62,6 +62,9 @@ pub mod markers {
     /// The measurements are in the TPM: `ST:MEASURED <n> events into <tpm> (<banks>), sha256
     /// pcr12=<hex> pcr13=<hex> pcr14=<hex>` (the values read back after extending).
     pub const MEASURED: &str = "ST:MEASURED";
+    /// Normal boot failed and the provisioning package from the image is tried next:
+    /// `ST:PROVISIONING ...`.
+    pub const PROVISIONING: &str = "ST:PROVISIONING";
     /// Recovery (reboot or power-off) starts: `ST:RECOVERY <what> ...`.
     pub const RECOVERY: &str = "ST:RECOVERY";
 }
@@ -681,6 +684,55 @@ fn from_initramfs(
         source: format!("/{zip}"),
         archive_name: None,
     })
+}
+
+/// Provisioning mode (ST 1.1) after a failed normal boot: the provisioning package carried in
+/// the image (`ospkg/provision.{json,zip}`, the provisioning fallback's paths), verified under
+/// the same trust policy like any other package. `Ok(None)` when the image carries none.
+pub fn provisioning(env: &mut dyn Env) -> Result<Option<Ready>, Failure> {
+    if !has_provisioning_package(env) {
+        return Ok(None);
+    }
+    let hc = HostConfig::provisioning_fallback();
+    let trust = load_trust(env)?;
+    let limits = ArchiveLimits::default();
+    let policy = policy_of(&trust, env.now(), &limits);
+    let mut timings = Timings::default();
+    let found = from_initramfs(env, &hc, &policy, &mut timings)?;
+    Ok(Some(Ready {
+        verified: found.verified,
+        descriptor: found.descriptor,
+        source: found.source,
+        fetch_method: effective_fetch_method(trust.dir.policy(), &hc),
+        trust,
+        archive_name: found.archive_name,
+        timings,
+    }))
+}
+
+/// Whether the image carries the provisioning package's descriptor.
+pub fn has_provisioning_package(env: &dyn Env) -> bool {
+    HostConfig::provisioning_fallback()
+        .initramfs_paths()
+        .ok()
+        .and_then(|(json, _)| {
+            env.initramfs_file(&json, MAX_DESCRIPTOR_BYTES as u64)
+                .ok()
+                .flatten()
+        })
+        .is_some()
+}
+
+impl Failure {
+    /// Whether provisioning mode may follow: the normal path failed finding a package (host
+    /// config, network, servers), not the trust policy (nothing can be verified without it) nor
+    /// the provisioning package itself.
+    pub fn allows_provisioning(&self) -> bool {
+        matches!(
+            self.stage(),
+            Stage::HostConfig | Stage::Network | Stage::Fetch
+        )
+    }
 }
 
 /// Everything from configuration to a verified package. Nothing unverified leaves this

@@ -636,6 +636,27 @@ pub fn pid1() -> ! {
             let f = flow::boot(&mut env, ready, &opts, started);
             log_failure(&f);
         }
+        Err(f) if f.allows_provisioning() && flow::has_provisioning_package(&env) => {
+            // Not ST:FAILED yet: something may still boot.
+            log::error!(
+                "{} normal boot failed (stage={}): {}; trying the provisioning package in the image",
+                markers::PROVISIONING,
+                f.stage(),
+                f.error
+            );
+            for a in &f.attempts {
+                log::error!("  {a}");
+            }
+            match flow::provisioning(&mut env) {
+                Ok(Some(ready)) => {
+                    log_ready(&ready);
+                    let f = flow::boot(&mut env, ready, &opts, started);
+                    log_failure(&f);
+                }
+                Ok(None) => log_failure(&f),
+                Err(f) => log_failure(&f),
+            }
+        }
         Err(f) => log_failure(&f),
     }
     recover(&opts)

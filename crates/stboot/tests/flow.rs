@@ -962,3 +962,46 @@ fn a_package_signed_under_the_second_of_two_roots_boots_measured_over_both() {
         [der(pem("root.pem")), der(pem("other-root.pem"))].concat()
     );
 }
+
+/// Provisioning mode: normal boot fails (every server down); the image's
+/// `ospkg/provision.{json,zip}` is verified like any package and is what boots; measured with
+/// the initramfs method, as the reference measures the provisioning fallback.
+#[test]
+fn a_failed_normal_boot_falls_back_to_the_provisioning_package() {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    let f = flow::run(&mut env, &opts()).err().unwrap();
+    assert!(f.allows_provisioning(), "{f}");
+    assert!(!flow::has_provisioning_package(&env));
+    assert!(flow::provisioning(&mut env).unwrap().is_none());
+
+    let (json, zip) = package("good-1-of-1", "");
+    env.files.insert("ospkg/provision.json".into(), json);
+    env.files.insert("ospkg/provision.zip".into(), zip);
+    assert!(flow::has_provisioning_package(&env));
+    let ready = flow::provisioning(&mut env).unwrap().unwrap();
+    assert_eq!(ready.source, "/ospkg/provision.zip");
+    assert_eq!(ready.fetch_method, st_format::FetchMethod::Initramfs);
+    assert_eq!(ready.archive_name, None);
+
+    // A provisioning package that does not verify is refused like any other.
+    let (json, zip) = package("threshold-minus-one", "");
+    env.files.insert("ospkg/provision.json".into(), json);
+    env.files.insert("ospkg/provision.zip".into(), zip);
+    env.policy = "policy-2";
+    let f = flow::provisioning(&mut env).err().unwrap();
+    assert_eq!(f.stage(), flow::Stage::Initramfs, "{f}");
+    assert!(
+        f.to_string()
+            .contains("1 valid of 1 signatures, 2 required"),
+        "{f}"
+    );
+}
+
+#[test]
+fn no_provisioning_after_a_broken_trust_policy() {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.policy_json = Some(b"{}".to_vec());
+    let f = flow::run(&mut env, &opts()).err().unwrap();
+    assert_eq!(f.stage(), flow::Stage::TrustPolicy);
+    assert!(!f.allows_provisioning());
+}

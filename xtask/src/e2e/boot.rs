@@ -528,3 +528,28 @@ pub(crate) fn second_root(ctx: &Ctx<'_>) -> Result<()> {
     vm.ensure_line("1 of 1 signatures valid")?;
     Ok(())
 }
+
+/// Provisioning mode (ST 1.1): the only server is down, so normal boot fails at its deadline;
+/// the provisioning package in the image (`ospkg/provision.*`, signed like any package) boots.
+pub(crate) fn provisioning_mode(ctx: &Ctx<'_>) -> Result<()> {
+    let keys = ctx.signing_keys("keys")?;
+    let pkg = ctx.test_ospkg("provision", "", "e2e.test=provision", &[&keys])?;
+    let closed = super::nginx::free_port()?;
+    let down = format!("http://10.0.2.2:{closed}/os.json");
+    let img = StbootImage::new(ctx, TrustPolicy::network(&keys.root_cert))
+        .host_config(&HostConfigJson::slirp().pointer(&down))
+        .ospkg(&pkg.json)
+        .build()?;
+    let vm = StbootRun::new(ctx, &img)
+        .append("stboot.deadline=8")
+        .run()?;
+    vm.ensure_line("ST:PROVISIONING normal boot failed (stage=fetch)")?;
+    vm.ensure_line("ST:VERIFIED OS package /ospkg/provision.zip")?;
+    ensure!(
+        vm.lines()
+            .iter()
+            .any(|l| l.contains(OS_BOOTED) && l.contains("e2e.test=provision")),
+        "the provisioning package's OS did not report in"
+    );
+    Ok(())
+}

@@ -155,6 +155,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::second_root,
     },
     Scenario {
+        name: "stboot-provisioning",
+        about: "stboot: the only server down -> normal boot fails -> the image's provisioning package boots",
+        run: boot::provisioning_mode,
+    },
+    Scenario {
         name: "measured-boot",
         about: "swtpm (4 banks, identity): TPM == stmgr measure predict == replayed log, 3 boots: another package moves PCR 12 only, another policy PCR 13 only",
         run: measured::measured_boot,
