@@ -187,8 +187,10 @@ pub struct Timings {
 pub struct Ready {
     /// The verified package (report, layout, the archive itself).
     pub verified: VerifiedOsPackage,
+    /// The descriptor, parsed (its re-serialisation is the descriptor event's data).
+    pub descriptor: Descriptor,
     /// The descriptor's bytes as received (what the reference measures).
-    pub descriptor: Vec<u8>,
+    pub descriptor_bytes: Vec<u8>,
     /// Where it came from (URL without credentials, or initramfs path).
     pub source: String,
     /// The trust policy directory it was verified under.
@@ -631,7 +633,8 @@ fn try_url(
     timings.archive_bytes = size;
     Ok(Found {
         verified,
-        descriptor: bytes,
+        descriptor,
+        descriptor_bytes: bytes,
         source: zip_shown,
         archive_name: Some(st_measure::archive_name_from_url_path(zip_url.path())),
     })
@@ -640,7 +643,8 @@ fn try_url(
 /// A verified package before it is paired with the trust policy it passed.
 struct Found {
     verified: VerifiedOsPackage,
-    descriptor: Vec<u8>,
+    descriptor: Descriptor,
+    descriptor_bytes: Vec<u8>,
     source: String,
     archive_name: Option<Vec<u8>>,
 }
@@ -680,7 +684,8 @@ fn from_initramfs(
     timings.verify = t.elapsed();
     Ok(Found {
         verified,
-        descriptor: descriptor_bytes,
+        descriptor,
+        descriptor_bytes,
         source: format!("/{zip}"),
         archive_name: None,
     })
@@ -702,6 +707,7 @@ pub fn provisioning(env: &mut dyn Env) -> Result<Option<Ready>, Failure> {
     Ok(Some(Ready {
         verified: found.verified,
         descriptor: found.descriptor,
+        descriptor_bytes: found.descriptor_bytes,
         source: found.source,
         fetch_method: effective_fetch_method(trust.dir.policy(), &hc),
         trust,
@@ -756,6 +762,7 @@ pub fn run(env: &mut dyn Env, opts: &Options) -> Result<Ready, Failure> {
     Ok(Ready {
         verified: found.verified,
         descriptor: found.descriptor,
+        descriptor_bytes: found.descriptor_bytes,
         source: found.source,
         fetch_method: effective_fetch_method(trust.dir.policy(), &hc),
         trust,
@@ -1072,14 +1079,6 @@ fn measure(
         .iter()
         .map(Vec::as_slice)
         .collect();
-    let descriptor = Descriptor::from_json(&ready.descriptor).map_err(|e| {
-        // Cannot happen: these bytes were parsed before verification.
-        MeasureError::Command {
-            tpm: name.clone(),
-            what: "re-reading the descriptor".into(),
-            source: Box::new(e),
-        }
-    })?;
     let archive_source = match &ready.archive_name {
         Some(file_name) => st_measure::ArchiveSource::Network { file_name },
         None => st_measure::ArchiveSource::Initramfs,
@@ -1087,8 +1086,8 @@ fn measure(
     let events = st_measure::events(&st_measure::Inputs {
         archive_sha256: *ready.verified.digest().as_bytes(),
         archive_source,
-        descriptor_bytes: &ready.descriptor,
-        descriptor: &descriptor,
+        descriptor_bytes: &ready.descriptor_bytes,
+        descriptor: &ready.descriptor,
         trust_policy: &policy_measured,
         signing_roots: &roots,
         tls_roots: &tls,

@@ -332,7 +332,7 @@ fn happy_path_boots_the_first_server() {
         "the package holds the bytes that were verified"
     );
     assert_eq!(ready.verified.archive_len(), zip.len() as u64);
-    assert_eq!(ready.descriptor, json_bytes);
+    assert_eq!(ready.descriptor_bytes, json_bytes);
     assert_eq!(ready.verified.report().valid(), 1);
     assert_eq!(
         env.requests(),

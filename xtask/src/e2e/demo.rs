@@ -78,6 +78,22 @@ fn serve(ctx: &Ctx<'_>, of: u32) -> Result<(Served, String)> {
     Ok((served, url))
 }
 
+/// The package label from stboot's `ST:VERIFIED` line and stboot's total from its timing line,
+/// for both demos' final line ("?" when absent).
+fn label_and_total<'a>(verified: &'a str, timing: &'a str) -> (&'a str, &'a str) {
+    let total = timing
+        .split("total ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("?");
+    let label = verified
+        .split("(label ")
+        .nth(1)
+        .and_then(|s| s.split("): ").next())
+        .unwrap_or("?");
+    (label, total)
+}
+
 /// The demo under SeaBIOS with QEMU's `-kernel` (the README's main job).
 fn run_direct() -> Result<()> {
     let started = Instant::now();
@@ -123,16 +139,7 @@ fn run_direct() -> Result<()> {
         .nth(1)
         .and_then(|s| s.split(", sha256").next())
         .unwrap_or("?");
-    let total = timing
-        .split("total ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("?");
-    let label = verified
-        .split("(label ")
-        .nth(1)
-        .and_then(|s| s.split("): ").next())
-        .unwrap_or("?");
+    let (label, total) = label_and_total(&verified, &timing);
     say!("demo: serial log {}", vm.serial_log().display());
     println!(
         "demo: OK: booted {label} from {} ({signatures}); stboot start to kexec {total}; OS reported in {:.1} s after QEMU start, demo took {:.0} s",

@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
 use super::boot;
 use super::hostconfig::HostConfigJson;
@@ -26,7 +26,7 @@ use super::ospkg::{BUSYBOX, Cpio};
 use super::run::{BootMedia, Firmware, NET_MODULES, Serve, Served, StbootImage, StbootRun};
 use super::swtpm::{Swtpm, SwtpmSpec};
 use super::{Ctx, VmConfig, ovmf, test_mac};
-use crate::util::{cargo, cmd, output, run, say, target_dir};
+use crate::util::{cmd, output, run, say};
 
 /// Printed by the provisioning guest's `/init` with stprov's exit code.
 const PROVISIONED: &str = "STPROV-E2E-EXIT=";
@@ -83,27 +83,6 @@ echo "STPROV-E2E-EXIT=$? remote-run"
 poweroff -f
 "#
 );
-
-/// `cargo build --profile stboot --target x86_64-unknown-linux-musl -p stprov`: the static
-/// binary a provisioning OS carries (it also runs on the host).
-fn build_static_stprov() -> Result<PathBuf> {
-    const MUSL: &str = "x86_64-unknown-linux-musl";
-    run(cargo().args([
-        "build",
-        "--profile",
-        "stboot",
-        "--locked",
-        "--target",
-        MUSL,
-        "-p",
-        "stprov",
-    ]))?;
-    let bin = target_dir().join(MUSL).join("stboot").join("stprov");
-    if !bin.is_file() {
-        bail!("no {} after the build", bin.display());
-    }
-    Ok(bin)
-}
 
 /// `ctx.dir/provision.cpio.gz`, a provisioning guest's initramfs: busybox, the static
 /// `stprov`, `init`, `/url` (the served descriptor's URL with the `user:password` stprov fills
@@ -191,7 +170,7 @@ fn nvram_image(ctx: &Ctx<'_>, s: &Served) -> Result<PathBuf> {
 /// static` into the VM's NVRAM; second boot: stboot finds no host config in its image, reads
 /// STHostConfig from NVRAM, fetches, verifies and kexecs the OS package.
 pub(crate) fn stprov_first_boot(ctx: &Ctx<'_>) -> Result<()> {
-    let stprov = build_static_stprov()?;
+    let stprov = super::stboot::build_stprov()?;
     let s = Serve::new(ctx).start()?;
     let initrd = provisioning_initramfs(ctx, &s, &stprov, STATIC_TWICE_INIT, &[])?;
     let vars = fresh_vars(ctx)?;
@@ -233,16 +212,6 @@ pub(crate) fn stprov_first_boot(ctx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// `cargo build --locked -p stprov` (host binary); returns it.
-fn build_stprov() -> Result<PathBuf> {
-    run(cargo().args(["build", "--locked", "-p", "stprov"]))?;
-    let bin = target_dir().join("debug").join("stprov");
-    if !bin.is_file() {
-        bail!("no {} after the build", bin.display());
-    }
-    Ok(bin)
-}
-
 /// `stprov offline write` of a fresh copy of OVMF's variable store at `ctx.dir/OVMF_VARS.fd`:
 /// the slirp static host config pointing at the served descriptor, and `hostname`.
 fn offline_vars(ctx: &Ctx<'_>, stprov: &Path, s: &Served, hostname: &str) -> Result<PathBuf> {
@@ -273,7 +242,7 @@ fn ensure_offline_kept(stprov: &Path, vars: &Path, hostname: &str) -> Result<()>
 /// UEFI (OVMF): no host config in the image; `stprov offline write` provisioned the variable
 /// store before the first boot; stboot reads STHostConfig from NVRAM, fetches and boots.
 pub(crate) fn stprov_offline(ctx: &Ctx<'_>) -> Result<()> {
-    let stprov = build_stprov()?;
+    let stprov = super::stboot::build_stprov()?;
     let s = Serve::new(ctx).start()?;
     let vars = offline_vars(ctx, &stprov, &s, "e2e.example")?;
     let img = nvram_image(ctx, &s)?;
@@ -293,7 +262,7 @@ pub(crate) fn stprov_offline(ctx: &Ctx<'_>) -> Result<()> {
 /// stboot ISO as a CD-ROM; stboot reads STHostConfig, fetches, verifies, measures, kexecs; the
 /// measurements are checked by [`measured_uefi_boot`].
 pub(crate) fn uefi_measured_iso(ctx: &Ctx<'_>) -> Result<()> {
-    let stprov = build_stprov()?;
+    let stprov = super::stboot::build_stprov()?;
     let s = Serve::new(ctx).start()?;
     let vars = offline_vars(ctx, &stprov, &s, "e2e-iso.example")?;
     let img = nvram_image(ctx, &s)?;
@@ -309,7 +278,7 @@ pub(crate) fn uefi_measured_iso(ctx: &Ctx<'_>) -> Result<()> {
 /// from an ESP with that NVRAM and [`measured_uefi_boot`] checks the measured boot.
 pub(crate) fn uefi_measured_uki(ctx: &Ctx<'_>) -> Result<()> {
     const OTP: &str = "e2e-one-time-password";
-    let stprov = build_static_stprov()?;
+    let stprov = super::stboot::build_stprov()?;
     let s = Serve::new(ctx).start()?;
     let initrd = provisioning_initramfs(
         ctx,

@@ -12,18 +12,28 @@ const MUSL: &str = "x86_64-unknown-linux-musl";
 /// `cargo build --profile stboot --target x86_64-unknown-linux-musl -p stboot` (size-optimised,
 /// hashing at full speed); returns the binary.
 pub(crate) fn build_stboot() -> Result<PathBuf> {
-    build_musl(&[], &["stboot"])
+    build_musl("stboot", &[], &["stboot"])
+}
+
+/// The static stprov a provisioning OS carries (it also runs on the host), built like stboot;
+/// returns the binary.
+pub(crate) fn build_stprov() -> Result<PathBuf> {
+    build_musl("stprov", &[], &["stprov"])
 }
 
 /// The boot benchmark's in-guest probe (`crates/stboot/examples/guest_probe.rs`), built like
 /// stboot; returns the binary.
 pub(crate) fn build_guest_probe() -> Result<PathBuf> {
-    build_musl(&["--example", "guest_probe"], &["examples", "guest_probe"])
+    build_musl(
+        "stboot",
+        &["--example", "guest_probe"],
+        &["examples", "guest_probe"],
+    )
 }
 
-/// `cargo build --profile stboot --target MUSL -p stboot EXTRA...` (adding the musl target first
-/// if rustup lacks it); returns `target/MUSL/stboot/<bin...>`.
-fn build_musl(extra: &[&str], bin: &[&str]) -> Result<PathBuf> {
+/// `cargo build --profile stboot --target MUSL -p PACKAGE EXTRA...` (adding the musl target
+/// first if rustup lacks it); returns `target/MUSL/stboot/<bin...>`.
+fn build_musl(package: &str, extra: &[&str], bin: &[&str]) -> Result<PathBuf> {
     let installed =
         output(cmd("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !installed.lines().any(|l| l.trim() == MUSL) {
@@ -38,7 +48,7 @@ fn build_musl(extra: &[&str], bin: &[&str]) -> Result<PathBuf> {
             "--target",
             MUSL,
             "-p",
-            "stboot",
+            package,
         ])
         .args(extra))?;
     let path = bin

@@ -175,16 +175,7 @@ pub(super) fn run() -> Result<()> {
     let pcr11 = crate::e2e::boot::check_pcr11(&ctx, &vm)?;
     check_firmware_log(&ctx, &vm, &pcr11)?;
 
-    let total = timing
-        .split("total ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or("?");
-    let label = verified
-        .split("(label ")
-        .nth(1)
-        .and_then(|s| s.split("): ").next())
-        .unwrap_or("?");
+    let (label, total) = super::label_and_total(&verified, &timing);
     println!(
         "demo: OK: UEFI (OVMF) started stboot as a UKI from the ESP; it booted {label} from {}, \
          measured into swtpm; PCRs 12-14 read by the OS == stmgr measure predict == stmgr \
