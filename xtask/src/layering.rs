@@ -24,6 +24,8 @@ const PURE_CRATES: &[&str] = &[
     "st-image",
     "st-measure",
     "st-tpm",
+    "st-sigsum",
+    "st-age",
 ];
 
 /// Crates that must not appear in the normal (non-build, non-dev) dependency
