@@ -34,14 +34,14 @@ pub mod trust_files {
     pub const SIGNING_ROOTS: &str = "ospkg_signing_root.pem";
     /// TLS roots for HTTPS provisioning servers, PEM (optional).
     pub const TLS_ROOTS: &str = "tls_roots.pem";
-    /// The ST 1.3 Sigsum policy. Not implemented yet: its presence is refused, so a policy
-    /// that demands transparency-logged packages never boots one that is not.
+    /// The ST 1.3 Sigsum policy (optional): the logs and witnesses a Sigsum proof in a
+    /// descriptor is checked against. Without it, proofs do not count.
     pub const SIGSUM_POLICY: &str = "ospkg_trust_policy";
     /// The ST 1.2 age identities for encrypted OS packages. Not implemented yet: refused.
     pub const DECRYPTION_IDENTITIES: &str = "decryption_identities";
     /// Files of the ST format that this version does not implement; a directory holding one
     /// is rejected rather than half-honoured (fail closed).
-    pub const NOT_YET_SUPPORTED: &[&str] = &[SIGSUM_POLICY, DECRYPTION_IDENTITIES];
+    pub const NOT_YET_SUPPORTED: &[&str] = &[DECRYPTION_IDENTITIES];
 }
 
 /// How stboot gets its OS package, given the trust policy and the host config it ended up

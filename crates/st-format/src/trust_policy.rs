@@ -65,6 +65,7 @@ pub struct TrustPolicy {
     threshold: SignatureThreshold,
     fetch_method: FetchMethod,
     tpm_required: bool,
+    sigsum_required: bool,
 }
 
 /// Why a trust policy was rejected.
@@ -106,6 +107,8 @@ struct RawTrustPolicy {
     ospkg_fetch_method: Option<serde_json::Value>,
     #[serde(default)]
     tpm_required: Option<serde_json::Value>,
+    #[serde(default)]
+    ospkg_sigsum_required: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -115,11 +118,30 @@ struct OutTrustPolicy {
     /// Written only when set, so a reference policy keeps the reference's bytes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     tpm_required: bool,
+    /// Likewise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ospkg_sigsum_required: bool,
 }
 
 const THRESHOLD: &str = "ospkg_signature_threshold";
 const FETCH: &str = "ospkg_fetch_method";
 const TPM_REQUIRED: &str = "tpm_required";
+const SIGSUM_REQUIRED: &str = "ospkg_sigsum_required";
+
+/// An optional boolean field of ours: absent or `null` is false.
+fn optional_bool(
+    field: &'static str,
+    v: Option<serde_json::Value>,
+) -> Result<bool, TrustPolicyError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(b),
+        Some(v) => Err(TrustPolicyError::Invalid {
+            field,
+            reason: format!("{v} is not true or false"),
+        }),
+    }
+}
 
 impl TrustPolicy {
     /// A policy from its two settings.
@@ -128,6 +150,15 @@ impl TrustPolicy {
             threshold,
             fetch_method,
             tpm_required: false,
+            sigsum_required: false,
+        }
+    }
+
+    /// The same policy requiring (or not) that every counted signature is Sigsum-logged.
+    pub fn with_sigsum_required(&self, sigsum_required: bool) -> Self {
+        Self {
+            sigsum_required,
+            ..self.clone()
         }
     }
 
@@ -171,20 +202,13 @@ impl TrustPolicy {
                 });
             }
         };
-        let tpm_required = match raw.tpm_required {
-            None | Some(serde_json::Value::Null) => false,
-            Some(serde_json::Value::Bool(b)) => b,
-            Some(v) => {
-                return Err(TrustPolicyError::Invalid {
-                    field: TPM_REQUIRED,
-                    reason: format!("{v} is not true or false"),
-                });
-            }
-        };
+        let tpm_required = optional_bool(TPM_REQUIRED, raw.tpm_required)?;
+        let sigsum_required = optional_bool(SIGSUM_REQUIRED, raw.ospkg_sigsum_required)?;
         Ok(Self {
             threshold,
             fetch_method,
             tpm_required,
+            sigsum_required,
         })
     }
 
@@ -199,8 +223,8 @@ impl TrustPolicy {
 
     /// Canonical compact form, the bytes stboot measures:
     /// `{"ospkg_signature_threshold":2,"ospkg_fetch_method":"network"}` (the reference's), with
-    /// `,"tpm_required":true` appended only when that is set (our addition, so PCR 13 also
-    /// covers it).
+    /// `,"tpm_required":true` and then `,"ospkg_sigsum_required":true` appended only when set
+    /// (our additions, so PCR 13 also covers them).
     pub fn to_canonical_json(&self) -> Vec<u8> {
         gojson::to_compact(&self.out())
     }
@@ -215,6 +239,7 @@ impl TrustPolicy {
             ospkg_signature_threshold: self.threshold.get(),
             ospkg_fetch_method: self.fetch_method,
             tpm_required: self.tpm_required,
+            ospkg_sigsum_required: self.sigsum_required,
         }
     }
 
@@ -229,6 +254,12 @@ impl TrustPolicy {
     /// `tpm_required` (our addition, default false): without a working TPM, nothing boots.
     pub fn tpm_required(&self) -> bool {
         self.tpm_required
+    }
+    /// `ospkg_sigsum_required` (our addition, default false): only signatures whose Sigsum proof
+    /// verifies against the directory's `ospkg_trust_policy` count toward the threshold; a plain
+    /// signature never does.
+    pub fn sigsum_required(&self) -> bool {
+        self.sigsum_required
     }
 }
 
@@ -279,6 +310,36 @@ mod tests {
         let e = TrustPolicy::from_json(format!(r#"{{{base},"tpm_required":"yes"}}"#).as_bytes())
             .unwrap_err();
         assert!(e.to_string().contains("\"tpm_required\""), "{e}");
+    }
+
+    #[test]
+    fn ospkg_sigsum_required_is_optional_and_measured_only_when_set() {
+        let base = r#""ospkg_signature_threshold":1,"ospkg_fetch_method":"network""#;
+        let off = TrustPolicy::from_json(format!("{{{base}}}").as_bytes()).unwrap();
+        assert!(!off.sigsum_required());
+        let null = TrustPolicy::from_json(
+            format!(r#"{{{base},"ospkg_sigsum_required":null}}"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(null, off);
+        let on = TrustPolicy::from_json(
+            format!(r#"{{"ospkg_sigsum_required":true,{base},"tpm_required":true}}"#).as_bytes(),
+        )
+        .unwrap();
+        assert!(on.sigsum_required() && on.tpm_required());
+        assert_eq!(
+            String::from_utf8(on.to_canonical_json()).unwrap(),
+            format!("{{{base},\"tpm_required\":true,\"ospkg_sigsum_required\":true}}")
+        );
+        assert!(off.with_sigsum_required(true).sigsum_required());
+        let e =
+            TrustPolicy::from_json(format!(r#"{{{base},"ospkg_sigsum_required":1}}"#).as_bytes())
+                .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"ospkg_sigsum_required\": 1 is not true or false"),
+            "{e}"
+        );
     }
 
     /// The reference's rejection checklist, each naming the field.

@@ -49,12 +49,12 @@ fn a_signed_archive_with_a_bad_crc_fails_extraction() {
     sign_descriptor(&mut d, &archive.digest(), &key, root.as_bytes()).unwrap();
     let roots = SigningRoots::from_pem(root.as_bytes()).unwrap();
     let limits = ArchiveLimits::default();
-    let policy = Policy {
-        roots: &roots,
-        threshold: Threshold::AtLeast(SignatureThreshold::new(1).unwrap()),
-        now: UnixTime::from_secs(1_800_000_000),
-        limits: &limits,
-    };
+    let policy = Policy::new(
+        &roots,
+        Threshold::AtLeast(SignatureThreshold::new(1).unwrap()),
+        UnixTime::from_secs(1_800_000_000),
+        &limits,
+    );
     let verified = verify_hashed(&d, archive, &policy).expect("signatures and structure are fine");
     let mut sink = Vec::new();
     match verified.extract_kernel(&mut sink) {

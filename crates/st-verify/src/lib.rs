@@ -35,7 +35,8 @@ mod trust_dir;
 
 pub use arrival::HashingBuffer;
 pub use cert::{RootsError, SigningRoots, Validity, certificate_valid_at, parse_certificate_pems};
-pub use report::{SignatureOutcome, Signer, SkipReason, Threshold, VerifyReport};
+pub use report::{SignatureKind, SignatureOutcome, Signer, SkipReason, Threshold, VerifyReport};
+pub use st_sigsum;
 pub use time::UnixTime;
 pub use trust_dir::{SourceError, TrustDir, TrustDirError, TrustDirErrorKind};
 
@@ -129,7 +130,8 @@ impl HashedArchive {
     }
 }
 
-/// What a package is checked against.
+/// What a package is checked against. [`TrustDir::verify_policy`] builds one from a trust
+/// policy directory.
 #[derive(Clone, Copy)]
 pub struct Policy<'a> {
     /// Signing roots.
@@ -140,6 +142,38 @@ pub struct Policy<'a> {
     pub now: UnixTime,
     /// Caps for the archive reader.
     pub limits: &'a ArchiveLimits,
+    /// The Sigsum policy (`ospkg_trust_policy`) proofs are checked against; without one a
+    /// proof never counts.
+    pub sigsum: Option<&'a st_sigsum::Policy>,
+    /// Only Sigsum-logged signatures count (`ospkg_sigsum_required`).
+    pub sigsum_required: bool,
+}
+
+impl<'a> Policy<'a> {
+    /// Roots, threshold, time and caps, without Sigsum (proofs do not count).
+    pub fn new(
+        roots: &'a SigningRoots,
+        threshold: Threshold,
+        now: UnixTime,
+        limits: &'a ArchiveLimits,
+    ) -> Self {
+        Self {
+            roots,
+            threshold,
+            now,
+            limits,
+            sigsum: None,
+            sigsum_required: false,
+        }
+    }
+}
+
+/// How Sigsum proofs are judged: against this policy (if any), and whether plain signatures
+/// count at all.
+#[derive(Clone, Copy, Default)]
+struct Logging<'a> {
+    policy: Option<&'a st_sigsum::Policy>,
+    required: bool,
 }
 
 /// Why a package was rejected.
@@ -259,7 +293,8 @@ pub fn key_fingerprint(key: &[u8; 32]) -> String {
     format!("sha256:{}", ArchiveDigest::of(key))
 }
 
-/// Step 2 and 3 of the acceptance path: judge every signature over `digest`.
+/// Step 2 and 3 of the acceptance path: judge every signature over `digest`, without a Sigsum
+/// policy (a Sigsum proof entry is skipped with [`SkipReason::SigsumWithoutPolicy`]).
 pub fn check_signatures(
     descriptor: &Descriptor,
     digest: &ArchiveDigest,
@@ -267,13 +302,56 @@ pub fn check_signatures(
     threshold: Threshold,
     now: UnixTime,
 ) -> VerifyReport {
+    check_all(
+        descriptor,
+        digest,
+        roots,
+        threshold,
+        now,
+        Logging::default(),
+    )
+}
+
+/// Step 2 and 3 of the acceptance path under a whole [`Policy`]: plain signatures and Sigsum
+/// proofs (checked against `policy.sigsum`) count together, once per key.
+pub fn check_policy_signatures(
+    descriptor: &Descriptor,
+    digest: &ArchiveDigest,
+    policy: &Policy<'_>,
+) -> VerifyReport {
+    check_all(
+        descriptor,
+        digest,
+        policy.roots,
+        policy.threshold,
+        policy.now,
+        Logging {
+            policy: policy.sigsum,
+            required: policy.sigsum_required,
+        },
+    )
+}
+
+fn check_all(
+    descriptor: &Descriptor,
+    digest: &ArchiveDigest,
+    roots: &SigningRoots,
+    threshold: Threshold,
+    now: UnixTime,
+    logging: Logging<'_>,
+) -> VerifyReport {
     let mut counted: Vec<([u8; 32], usize)> = Vec::new();
     let outcomes = descriptor
         .entries()
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            let (signer, result) = check_one(entry, digest, roots, now);
+            let kind = SignatureKind::of(entry.signature());
+            let (signer, result) = check_one(entry, kind, digest, roots, now, logging);
+            let (result, logged) = match result {
+                Ok((key, logged)) => (Ok(key), logged),
+                Err(e) => (Err(e), None),
+            };
             let verdict = result.and_then(|key| match counted.iter().find(|(k, _)| *k == key) {
                 Some(&(_, first)) => Err(SkipReason::DuplicateSigner { first }),
                 None => {
@@ -284,6 +362,8 @@ pub fn check_signatures(
             SignatureOutcome {
                 index,
                 signer,
+                kind,
+                logged,
                 verdict,
             }
         })
@@ -308,13 +388,19 @@ pub fn ed25519_signature_ok(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
     ed25519_ok(key, msg, sig)
 }
 
-/// Judge one entry. On success returns the signer's key (for de-duplication).
+/// What a counted entry established: the signer's key (for de-duplication) and, for a proof,
+/// what was logged.
+type Counted = ([u8; 32], Option<st_sigsum::Logged>);
+
+/// Judge one entry.
 fn check_one(
     entry: &SignatureEntry,
+    kind: SignatureKind,
     digest: &ArchiveDigest,
     roots: &SigningRoots,
     now: UnixTime,
-) -> (Option<Signer>, Result<[u8; 32], SkipReason>) {
+    logging: Logging<'_>,
+) -> (Option<Signer>, Result<Counted, SkipReason>) {
     let cert = match CertFacts::from_der(entry.certificate_der()) {
         Ok(c) => c,
         Err(e) => return (None, Err(SkipReason::CertificateMalformed(e))),
@@ -323,16 +409,51 @@ fn check_one(
         name: cert.display_name(),
         key: cert.ed25519_key.as_ref().map(key_fingerprint),
     };
-    (
-        Some(signer),
-        check_cert_and_signature(&cert, entry.signature(), digest, roots, now),
-    )
+    let result = check_certificate(&cert, roots, now).and_then(|key| match kind {
+        SignatureKind::Plain => {
+            check_plain(&key, entry.signature(), digest)?;
+            if logging.required {
+                return Err(SkipReason::NotLogged);
+            }
+            Ok((key, None))
+        }
+        SignatureKind::SigsumProof => {
+            let policy = logging.policy.ok_or(SkipReason::SigsumWithoutPolicy)?;
+            let logged = check_proof(&key, entry.signature(), digest, policy)?;
+            Ok((key, Some(logged)))
+        }
+    });
+    (Some(signer), result)
 }
 
-fn check_cert_and_signature(
-    cert: &CertFacts,
-    signature: &[u8],
+/// The Sigsum proof path: the proof must show `SHA-256(archive)`, signed by the certificate's
+/// key, in a log of the policy, cosigned by a quorum of its witnesses.
+fn check_proof(
+    key: &[u8; 32],
+    proof: &[u8],
     digest: &ArchiveDigest,
+    policy: &st_sigsum::Policy,
+) -> Result<st_sigsum::Logged, SkipReason> {
+    let proof = st_sigsum::Proof::parse(proof)
+        .map_err(|e| SkipReason::Sigsum(st_sigsum::SigsumError::Malformed(e)))?;
+    st_sigsum::verify(&proof, policy, key, digest.as_bytes()).map_err(SkipReason::Sigsum)
+}
+
+fn check_plain(key: &[u8; 32], signature: &[u8], digest: &ArchiveDigest) -> Result<(), SkipReason> {
+    if signature.len() != 64 {
+        return Err(SkipReason::SignatureLength {
+            len: signature.len(),
+        });
+    }
+    if !ed25519_ok(key, digest.as_bytes(), signature) {
+        return Err(SkipReason::BadSignature);
+    }
+    Ok(())
+}
+
+/// The certificate checks every entry gets, plain or proof; returns its Ed25519 key.
+fn check_certificate(
+    cert: &CertFacts,
     roots: &SigningRoots,
     now: UnixTime,
 ) -> Result<[u8; 32], SkipReason> {
@@ -374,14 +495,6 @@ fn check_cert_and_signature(
     }
     if cert.eku.is_some_and(|eku| !eku.any && !eku.code_signing) {
         return Err(SkipReason::ExtendedKeyUsage);
-    }
-    if signature.len() != 64 {
-        return Err(SkipReason::SignatureLength {
-            len: signature.len(),
-        });
-    }
-    if !ed25519_ok(&key, digest.as_bytes(), signature) {
-        return Err(SkipReason::BadSignature);
     }
     Ok(key)
 }
@@ -495,7 +608,7 @@ pub fn verify_hashed(
 }
 
 fn check_policy(descriptor: &Descriptor, digest: &ArchiveDigest, p: &Policy<'_>) -> VerifyReport {
-    check_signatures(descriptor, digest, p.roots, p.threshold, p.now)
+    check_policy_signatures(descriptor, digest, p)
 }
 
 /// The raw Ed25519 public key of a certificate (`None` for other key types); an error when the

@@ -74,6 +74,15 @@ pub enum SkipReason {
         /// Index of the counted signature by the same key.
         first: usize,
     },
+    /// The entry is a Sigsum proof, but the trust policy directory has no
+    /// `ospkg_trust_policy` to check it against.
+    SigsumWithoutPolicy,
+    /// The entry is a Sigsum proof that does not show this archive, signed by this
+    /// certificate's key, logged as the Sigsum policy requires.
+    Sigsum(st_sigsum::SigsumError),
+    /// A valid plain signature, but the trust policy requires every counted signature to be
+    /// Sigsum-logged (`ospkg_sigsum_required`).
+    NotLogged,
 }
 
 impl fmt::Display for SkipReason {
@@ -117,6 +126,15 @@ impl fmt::Display for SkipReason {
                     "same signing key as signature {first}, which already counted"
                 )
             }
+            Self::SigsumWithoutPolicy => f.write_str(
+                "a Sigsum proof, but the trust policy has no ospkg_trust_policy (Sigsum policy) \
+                 to check it against",
+            ),
+            Self::Sigsum(e) => write!(f, "Sigsum proof: {e}"),
+            Self::NotLogged => f.write_str(
+                "a valid plain signature, but the trust policy requires Sigsum-logged signatures \
+                 (ospkg_sigsum_required) and this one is not logged",
+            ),
         }
     }
 }
@@ -130,6 +148,35 @@ pub struct Signer {
     pub key: Option<String>,
 }
 
+/// What a descriptor entry's signature bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureKind {
+    /// A 64-byte Ed25519 signature over SHA-256(archive) (or anything not a proof).
+    Plain,
+    /// A Sigsum proof file (bytes beginning `version=`), ST 1.3.
+    SigsumProof,
+}
+
+impl SignatureKind {
+    /// How the bytes are told apart: a Sigsum proof file begins with `version=`, which no
+    /// 64-byte signature is mistaken for in practice (and if one were, it would be judged as a
+    /// proof and fail, never count wrongly).
+    pub fn of(signature: &[u8]) -> Self {
+        if signature.starts_with(b"version=") {
+            Self::SigsumProof
+        } else {
+            Self::Plain
+        }
+    }
+    /// `plain` or `sigsum-proof`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::SigsumProof => "sigsum-proof",
+        }
+    }
+}
+
 /// The outcome for one descriptor entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureOutcome {
@@ -137,6 +184,10 @@ pub struct SignatureOutcome {
     pub index: usize,
     /// The signer, when its certificate parsed.
     pub signer: Option<Signer>,
+    /// A plain signature or a Sigsum proof.
+    pub kind: SignatureKind,
+    /// For a Sigsum proof that verified: which log, tree size, leaf index and witnesses.
+    pub logged: Option<st_sigsum::Logged>,
     /// `Ok` when it counted towards the threshold.
     pub verdict: Result<(), SkipReason>,
 }
@@ -180,8 +231,17 @@ impl fmt::Display for VerifyReport {
                 .signer
                 .as_ref()
                 .map_or_else(|| "unknown signer".to_string(), |s| s.name.clone());
+            let logged = o.logged.as_ref().map_or_else(String::new, |l| {
+                format!(
+                    " (Sigsum-logged: log {}, tree size {}, leaf {}, witnesses {})",
+                    l.log,
+                    l.tree_size,
+                    l.leaf_index,
+                    l.witnesses.join(", ")
+                )
+            });
             match &o.verdict {
-                Ok(()) => writeln!(f, "signature {} by {who}: counted", o.index)?,
+                Ok(()) => writeln!(f, "signature {} by {who}: counted{logged}", o.index)?,
                 Err(r) => writeln!(f, "signature {} by {who}: skipped: {r}", o.index)?,
             }
         }

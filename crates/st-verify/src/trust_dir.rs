@@ -5,6 +5,8 @@
 //! files it cannot honour.
 
 use crate::cert::{RootsError, SigningRoots, parse_certificate_pems};
+use crate::{Policy, Threshold, UnixTime};
+use st_format::archive::ArchiveLimits;
 use st_format::image::trust_files;
 use st_format::limits::{MAX_ROOTS_FILE_BYTES, MAX_TRUST_POLICY_BYTES};
 use st_format::{TrustPolicy, TrustPolicyError};
@@ -21,6 +23,8 @@ pub struct TrustDir {
     roots_pem: Vec<u8>,
     tls_roots: Vec<Vec<u8>>,
     tls_roots_pem: Option<Vec<u8>>,
+    sigsum: Option<st_sigsum::Policy>,
+    sigsum_text: Option<Vec<u8>>,
 }
 
 /// Why a trust policy directory was refused: the file and what is wrong with it.
@@ -57,6 +61,15 @@ pub enum TrustDirErrorKind {
     /// A certificate file is invalid.
     #[error("{0}")]
     Roots(#[source] RootsError),
+    /// `ospkg_trust_policy` is not a valid Sigsum policy.
+    #[error("Sigsum policy: {0}")]
+    SigsumPolicy(#[source] st_sigsum::PolicyError),
+    /// `trust_policy.json` requires Sigsum-logged signatures but there is no Sigsum policy.
+    #[error(
+        "\"ospkg_sigsum_required\" is true, but the directory has no ospkg_trust_policy (the \
+         Sigsum policy that proofs are checked against)"
+    )]
+    SigsumRequiredWithoutPolicy,
     /// A file of a later ST release that this version does not implement. Refused rather than
     /// ignored: ignoring a Sigsum policy would boot packages the operator required to be logged.
     #[error("present, but this stboot-rs does not implement it yet; remove it or upgrade")]
@@ -69,6 +82,7 @@ impl std::fmt::Debug for TrustDir {
             .field("policy", &self.policy)
             .field("signing_roots", &self.roots.len())
             .field("tls_roots", &self.tls_roots.len())
+            .field("sigsum_policy", &self.sigsum.is_some())
             .finish()
     }
 }
@@ -132,6 +146,23 @@ impl TrustDir {
             })?,
             None => Vec::new(),
         };
+        let sigsum_text = get(
+            trust_files::SIGSUM_POLICY,
+            st_sigsum::policy::MAX_POLICY_BYTES,
+        )?;
+        let sigsum = match &sigsum_text {
+            Some(text) => Some(st_sigsum::Policy::parse(text).map_err(|e| TrustDirError {
+                file: trust_files::SIGSUM_POLICY,
+                kind: TrustDirErrorKind::SigsumPolicy(e),
+            })?),
+            None if policy.sigsum_required() => {
+                return Err(TrustDirError {
+                    file: trust_files::TRUST_POLICY,
+                    kind: TrustDirErrorKind::SigsumRequiredWithoutPolicy,
+                });
+            }
+            None => None,
+        };
         Ok(Self {
             policy,
             policy_json,
@@ -139,7 +170,24 @@ impl TrustDir {
             roots_pem,
             tls_roots,
             tls_roots_pem,
+            sigsum,
+            sigsum_text,
         })
+    }
+
+    /// Everything a package is judged by under this directory: its signing roots, its
+    /// threshold, its Sigsum policy and whether only logged signatures count, at time `now`
+    /// with the archive caps `limits`. The one place that turns a directory into a
+    /// [`Policy`], so no caller can forget a field.
+    pub fn verify_policy<'a>(&'a self, now: UnixTime, limits: &'a ArchiveLimits) -> Policy<'a> {
+        Policy {
+            roots: &self.roots,
+            threshold: Threshold::AtLeast(self.policy.threshold()),
+            now,
+            limits,
+            sigsum: self.sigsum.as_ref(),
+            sigsum_required: self.policy.sigsum_required(),
+        }
     }
 
     /// `trust_policy.json`, parsed.
@@ -166,6 +214,14 @@ impl TrustDir {
     /// `tls_roots.pem` as written, when present.
     pub fn tls_roots_pem(&self) -> Option<&[u8]> {
         self.tls_roots_pem.as_deref()
+    }
+    /// `ospkg_trust_policy` (the Sigsum policy), parsed, when present.
+    pub fn sigsum_policy(&self) -> Option<&st_sigsum::Policy> {
+        self.sigsum.as_ref()
+    }
+    /// `ospkg_trust_policy` as written, when present.
+    pub fn sigsum_policy_text(&self) -> Option<&[u8]> {
+        self.sigsum_text.as_deref()
     }
 }
 
@@ -231,6 +287,60 @@ mod tests {
     }
 
     #[test]
+    fn the_sigsum_policy_is_loaded_checked_and_required_when_the_policy_says_so() {
+        let mut files = BTreeMap::new();
+        files.insert("trust_policy.json", POLICY.to_vec());
+        files.insert("ospkg_signing_root.pem", root_pem());
+        let dir = load(&files).unwrap();
+        assert!(dir.sigsum_policy().is_none() && dir.sigsum_policy_text().is_none());
+        let limits = ArchiveLimits::default();
+        let p = dir.verify_policy(UnixTime::from_secs(0), &limits);
+        assert!(p.sigsum.is_none() && !p.sigsum_required);
+        assert_eq!(p.threshold, Threshold::AtLeast(dir.policy().threshold()));
+
+        let text = format!("log {}\nquorum none\n", "ab".repeat(32));
+        files.insert("ospkg_trust_policy", text.clone().into_bytes());
+        let dir = load(&files).unwrap();
+        assert_eq!(dir.sigsum_policy().unwrap().logs().len(), 1);
+        assert_eq!(dir.sigsum_policy_text(), Some(text.as_bytes()));
+        assert!(
+            dir.verify_policy(UnixTime::from_secs(0), &limits)
+                .sigsum
+                .is_some()
+        );
+
+        files.insert("ospkg_trust_policy", b"log 1234\n".to_vec());
+        let e = load(&files).unwrap_err();
+        assert_eq!(e.file, "ospkg_trust_policy");
+        assert_eq!(
+            e.to_string(),
+            "ospkg_trust_policy: Sigsum policy: line 1: log public key: 2 bytes of hex, expected 64 \
+             hex digits (32 bytes)"
+        );
+
+        let required = br#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"network","ospkg_sigsum_required":true}"#;
+        files.insert("trust_policy.json", required.to_vec());
+        files.insert("ospkg_trust_policy", text.into_bytes());
+        let dir = load(&files).unwrap();
+        assert!(
+            dir.verify_policy(UnixTime::from_secs(0), &limits)
+                .sigsum_required
+        );
+        files.remove("ospkg_trust_policy");
+        let e = load(&files).unwrap_err();
+        assert_eq!(e.file, "trust_policy.json");
+        assert!(
+            matches!(e.kind, TrustDirErrorKind::SigsumRequiredWithoutPolicy),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("ospkg_sigsum_required")
+                && e.to_string().contains("ospkg_trust_policy"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn oversized_files_and_read_errors_are_reported() {
         let e = TrustDir::load(|name, max| {
             Ok::<_, std::io::Error>((name == "trust_policy.json").then(|| vec![b' '; max + 1]))
@@ -239,6 +349,6 @@ mod tests {
         assert!(matches!(e.kind, TrustDirErrorKind::TooLarge { .. }), "{e}");
         let e = TrustDir::load(|_, _| Err::<Option<Vec<u8>>, _>(std::io::Error::other("EIO")))
             .unwrap_err();
-        assert_eq!(e.to_string(), "ospkg_trust_policy: EIO");
+        assert_eq!(e.to_string(), "decryption_identities: EIO");
     }
 }

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use st_format::Descriptor;
 use st_format::archive::ArchiveLimits;
-use st_format::{Descriptor, TrustPolicy};
-use st_verify::{HashedArchive, Policy, SigningRoots, Threshold, UnixTime, VerifyError};
+use st_verify::{HashedArchive, TrustDir, UnixTime, VerifyError};
 use std::path::PathBuf;
 
 fn stage(result: &Result<st_verify::Verdict, VerifyError>) -> Option<&'static str> {
@@ -29,19 +29,13 @@ fn both_entry_points_agree_with_the_expected_verdicts() {
     for case in expected["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let policy_dir = dir.join("trust").join(case["policy"].as_str().unwrap());
-        let policy =
-            TrustPolicy::from_json(&std::fs::read(policy_dir.join("trust_policy.json")).unwrap())
-                .unwrap();
-        let roots = SigningRoots::from_pem(
-            &std::fs::read(policy_dir.join("ospkg_signing_root.pem")).unwrap(),
-        )
+        let trust = TrustDir::load(|name, _| match std::fs::read(policy_dir.join(name)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
         .unwrap();
-        let p = Policy {
-            roots: &roots,
-            threshold: Threshold::AtLeast(policy.threshold()),
-            now,
-            limits: &limits,
-        };
+        let p = trust.verify_policy(now, &limits);
         let case_dir = dir.join("cases").join(name);
         let Ok(descriptor) =
             Descriptor::from_json(&std::fs::read(case_dir.join("ospkg.json")).unwrap())

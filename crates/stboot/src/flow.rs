@@ -23,8 +23,8 @@ use st_format::image::{effective_fetch_method, trust_files};
 use st_format::limits::{MAX_DESCRIPTOR_BYTES, MAX_HOST_CONFIG_BYTES};
 use st_format::{Descriptor, DescriptorError, FetchMethod, HostConfig};
 use st_verify::{
-    HashedArchive, HashingBuffer, Policy, Threshold, TrustDir, TrustDirError, UnixTime,
-    VerifiedOsPackage, VerifyError,
+    HashedArchive, HashingBuffer, Policy, TrustDir, TrustDirError, UnixTime, VerifiedOsPackage,
+    VerifyError,
 };
 use std::fmt;
 use std::io;
@@ -543,12 +543,7 @@ fn describe_rejection(e: &VerifyError) -> String {
 }
 
 fn policy_of<'a>(trust: &'a Trust, now: UnixTime, limits: &'a ArchiveLimits) -> Policy<'a> {
-    Policy {
-        roots: trust.dir.roots(),
-        threshold: Threshold::AtLeast(trust.dir.policy().threshold()),
-        now,
-        limits,
-    }
+    trust.dir.verify_policy(now, limits)
 }
 
 /// Fetch and verify the package behind one descriptor URL.

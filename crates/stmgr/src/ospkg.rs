@@ -9,7 +9,7 @@ use st_format::limits::{
 };
 use st_format::{Descriptor, Manifest};
 use st_sign::SigningKey;
-use st_verify::{Policy, SigningRoots, Threshold, UnixTime, VerifyError, VerifyReport};
+use st_verify::{Policy, SigningRoots, Threshold, TrustDir, UnixTime, VerifyError, VerifyReport};
 use std::fs::File;
 use std::path::Path;
 use std::process::ExitCode;
@@ -140,7 +140,23 @@ pub(crate) fn now() -> Result<UnixTime> {
     Ok(UnixTime::from_secs(i64::try_from(secs)?))
 }
 
-fn load_trust(a: &VerifyArgs) -> Result<(SigningRoots, Threshold)> {
+/// What `ospkg verify` judges by: a whole trust policy directory, or bare roots (threshold
+/// "all", no Sigsum policy).
+enum Trust {
+    Dir(Box<TrustDir>),
+    Roots(SigningRoots),
+}
+
+impl Trust {
+    fn policy<'a>(&'a self, now: UnixTime, limits: &'a ArchiveLimits) -> Policy<'a> {
+        match self {
+            Self::Dir(dir) => dir.verify_policy(now, limits),
+            Self::Roots(roots) => Policy::new(roots, Threshold::All, now, limits),
+        }
+    }
+}
+
+fn load_trust(a: &VerifyArgs) -> Result<Trust> {
     let read_roots = |path: &Path| -> Result<SigningRoots> {
         let bytes = files::read_capped(
             path,
@@ -150,12 +166,8 @@ fn load_trust(a: &VerifyArgs) -> Result<(SigningRoots, Threshold)> {
         SigningRoots::from_pem(&bytes).with_context(|| format!("signing roots {}", path.display()))
     };
     match (&a.trust_policy, &a.root_certs) {
-        (Some(dir), _) => {
-            let trust = files::load_trust_dir(dir)?;
-            let threshold = Threshold::AtLeast(trust.policy().threshold());
-            Ok((trust.roots().clone(), threshold))
-        }
-        (None, Some(file)) => Ok((read_roots(file)?, Threshold::All)),
+        (Some(dir), _) => Ok(Trust::Dir(Box::new(files::load_trust_dir(dir)?))),
+        (None, Some(file)) => Ok(Trust::Roots(read_roots(file)?)),
         (None, None) => bail!("give --trust-policy DIR or --root-certs FILE"),
     }
 }
@@ -165,13 +177,31 @@ fn report_json(report: &VerifyReport) -> serde_json::Value {
         .outcomes
         .iter()
         .map(|o| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "index": o.index,
                 "signer": o.signer.as_ref().map(|s| s.name.clone()),
                 "key": o.signer.as_ref().and_then(|s| s.key.clone()),
+                "kind": o.kind.as_str(),
                 "counted": o.verdict.is_ok(),
                 "reason": o.verdict.as_ref().err().map(ToString::to_string),
-            })
+            });
+            if let (Some(l), Some(obj)) = (&o.logged, v.as_object_mut()) {
+                obj.insert(
+                    "logged".into(),
+                    serde_json::json!({
+                        "log": l.log.to_string(),
+                        "log_url": l.log_url,
+                        "tree_size": l.tree_size,
+                        "leaf_index": l.leaf_index,
+                        "witnesses": l.witnesses,
+                        "proof_version": match l.version {
+                            st_verify::st_sigsum::ProofVersion::V1 { .. } => 1,
+                            st_verify::st_sigsum::ProofVersion::V2 => 2,
+                        },
+                    }),
+                );
+            }
+            v
         })
         .collect();
     serde_json::json!({
@@ -191,7 +221,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<ExitCode> {
             .ok_or_else(|| anyhow!("--at {t:?}: not an RFC 3339 time like 2027-01-01T00:00:00Z"))?,
         None => now()?,
     };
-    let (roots, threshold) = load_trust(a)?;
+    let trust = load_trust(a)?;
     let reject = |stage: &str, reason: String, report: Option<&VerifyReport>| -> ExitCode {
         if a.json {
             let mut v = serde_json::json!({"verdict": "reject", "stage": stage, "reason": reason});
@@ -212,12 +242,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<ExitCode> {
     };
     let src = FileSource::open(&zip)?;
     let limits = ArchiveLimits::default();
-    let policy = Policy {
-        roots: &roots,
-        threshold,
-        now,
-        limits: &limits,
-    };
+    let policy = trust.policy(now, &limits);
     let bar = files::progress_bar(st_format::ReadAt::len(&src), "verify");
     let result = st_verify::verify(&descriptor, &src, &policy, &|n| bar.set_position(n));
     bar.finish_and_clear();
