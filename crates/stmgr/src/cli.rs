@@ -146,6 +146,9 @@ pub(crate) enum OspkgCommand {
     /// Verify an OS package exactly as stboot does before booting it: signatures, certificate
     /// chains, threshold, then the archive structure (manifest, kernel, initramfs).
     Verify(VerifyArgs),
+    /// Encrypt an OS package with age (st-1.2) to X25519 recipients: writes DIR/NAME.json and
+    /// DIR/NAME.zip, each a binary age file that stboot decrypts after download.
+    Encrypt(crate::encrypt::EncryptArgs),
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +219,9 @@ pub(crate) enum KeygenCommand {
     /// root, --leaf-key for a leaf). Without --is-ca and without --root-cert/--root-key a
     /// self-signed root is made, as in the Go stmgr.
     Certificate(CertArgs),
+    /// Make an age X25519 identity for encrypted OS packages (stboot's decryption_identities);
+    /// prints its recipient (age1...).
+    Age(crate::encrypt::AgeKeygenArgs),
 }
 
 #[derive(Args, Debug)]

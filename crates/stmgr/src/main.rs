@@ -5,6 +5,7 @@
 
 mod agent;
 mod cli;
+mod encrypt;
 mod files;
 mod image;
 mod keygen;
@@ -65,10 +66,14 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             OspkgCommand::Create(a) => ospkg::create(&a).map(|()| ExitCode::SUCCESS),
             OspkgCommand::Sign(a) => ospkg::sign(&a).map(|()| ExitCode::SUCCESS),
             OspkgCommand::Verify(a) => ospkg::verify(&a),
+            OspkgCommand::Encrypt(a) => encrypt::encrypt(&a).map(|()| ExitCode::SUCCESS),
         },
         Command::Keygen {
             command: KeygenCommand::Certificate(a),
         } => keygen::certificate(&a).map(|()| ExitCode::SUCCESS),
+        Command::Keygen {
+            command: KeygenCommand::Age(a),
+        } => encrypt::keygen(&a).map(|()| ExitCode::SUCCESS),
         Command::Trustpolicy {
             command: cli::CheckCommand::Check(a),
         } => {
