@@ -13,6 +13,8 @@ use st_format::{
 use st_verify::ArchiveDigest;
 use std::collections::BTreeMap;
 
+mod sigsum;
+
 type Result<T> = std::result::Result<T, String>;
 
 pub(crate) const KERNEL: &[u8; 32] = b"DUMMY-KERNEL-bzImage-0123456789\n";
@@ -312,7 +314,9 @@ fn spec(
 pub(crate) fn build() -> Result<Built> {
     use Verdict::{Accept, Archive, Descriptor as Desc, Threshold};
     let p = make_pki()?;
-    let trust = trust_files(&p)?;
+    let mut trust = trust_files(&p)?;
+    let sigsum_keys = sigsum::keys()?;
+    sigsum::trust_files(&p, &sigsum_keys, &mut trust)?;
     let mut cases = Vec::new();
 
     cases.push(plain(
@@ -881,6 +885,7 @@ pub(crate) fn build() -> Result<Built> {
         );
         cases.push(case(s, zip, json));
     }
+    cases.extend(sigsum::cases(&p, &sigsum_keys, &mut trust)?);
     Ok(Built { trust, cases })
 }
 

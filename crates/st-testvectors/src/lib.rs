@@ -23,7 +23,8 @@ pub const CHECK_TIME: &str = "2026-01-01T00:00:00Z";
 pub struct ExpectedCase {
     /// Directory name under `cases/`.
     pub name: String,
-    /// `policy-1`, `policy-2`, `two-roots-1` or `two-roots-2` (directory under `trust/`).
+    /// The trust policy directory under `trust/`: `policy-1`, `policy-2`, `two-roots-1`,
+    /// `two-roots-2`, `sigsum-1`, `sigsum-2` or `sigsum-required-1`.
     pub policy: String,
     /// `accept` or `reject`.
     pub expected: String,
@@ -112,7 +113,15 @@ Judge every case at **2026-01-01T00:00:00Z** (`--at`).
   `stmgr ospkg verify --trust-policy DIR`.
 - `trust/two-roots-1/`, `trust/two-roots-2/` – the same with two signing roots in
   `ospkg_signing_root.pem` (`root.pem` then `other-root.pem`; ST 1.3).
-- `cases/<name>/ospkg.zip` + `cases/<name>/ospkg.json` – one OS package per case.
+- `trust/sigsum-1/`, `trust/sigsum-2/` – threshold 1 or 2 with an `ospkg_trust_policy` (ST 1.3
+  Sigsum policy: the vectors' test log, three witnesses, quorum 2 of 3);
+  `trust/sigsum-required-1/` – the same with threshold 1 and `\"ospkg_sigsum_required\": true`
+  (our addition: only Sigsum-logged signatures count).
+- `cases/<name>/ospkg.zip` + `cases/<name>/ospkg.json` – one OS package per case;
+  `cases/sigsum-*/ospkg.zip.proof` – the Sigsum proof file a case carries (as `sigsum-submit`
+  leaves it), for `stmgr ospkg sigsum`. Proofs come from a deterministic in-memory log
+  (`st_sigsum::testlog`: keys from seeds `SHA-256(\"st-testvectors/sigsum/<name>\")`, 6 leaves
+  with the package's at index 3, RFC 6962 audit path, cosignatures dated 2025-11-14).
 - `expected.json` – the table below in machine form: `expected` (accept/reject), `stage`
   (descriptor, threshold, archive), `found`/`valid` signature counts, `reason` (a substring of
   the expected error, or null when not pinned), `reference` (what the Go reference does, when it

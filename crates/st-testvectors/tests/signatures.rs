@@ -3,9 +3,10 @@
 //! stage (found 1, valid 1).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use st_format::{Descriptor, TrustPolicy};
+use st_format::Descriptor;
+use st_format::archive::ArchiveLimits;
 use st_testvectors::Expected;
-use st_verify::{ArchiveDigest, SigningRoots, Threshold, UnixTime, check_signatures};
+use st_verify::{ArchiveDigest, TrustDir, UnixTime, check_policy_signatures};
 
 #[test]
 fn signature_stage_verdicts_match_expected_json() {
@@ -16,9 +17,11 @@ fn signature_stage_verdicts_match_expected_json() {
     for c in &expected.cases {
         let name = &c.name;
         let policy = format!("trust/{}", c.policy);
-        let roots =
-            SigningRoots::from_pem(&files[&format!("{policy}/ospkg_signing_root.pem")]).unwrap();
-        let tp = TrustPolicy::from_json(&files[&format!("{policy}/trust_policy.json")]).unwrap();
+        let trust = TrustDir::load(|name, _| {
+            Ok::<_, std::io::Error>(files.get(&format!("{policy}/{name}")).cloned())
+        })
+        .unwrap();
+        let limits = ArchiveLimits::default();
         let zip = &files[&format!("cases/{name}/ospkg.zip")];
         let json = &files[&format!("cases/{name}/ospkg.json")];
         let parsed = Descriptor::from_json(json);
@@ -33,12 +36,10 @@ fn signature_stage_verdicts_match_expected_json() {
             continue;
         }
         let d = parsed.unwrap_or_else(|e| panic!("{name}: descriptor rejected: {e}"));
-        let report = check_signatures(
+        let report = check_policy_signatures(
             &d,
             &ArchiveDigest::of(zip),
-            &roots,
-            Threshold::AtLeast(tp.threshold()),
-            now,
+            &trust.verify_policy(now, &limits),
         );
         let text = report.to_string();
         assert_eq!(
