@@ -298,6 +298,49 @@ pub enum SigsumError {
     Inclusion(InclusionError),
 }
 
+/// The submitter's part of a proof only (what `stmgr ospkg sigsum` checks before attaching
+/// one, as the reference does): steps 1, 2 and 4 of [`verify`], no policy, no tree head.
+pub fn check_leaf(
+    proof: &Proof,
+    submitter_key: &[u8; 32],
+    message: &[u8; 32],
+) -> Result<(), SigsumError> {
+    let checksum = check_message_and_key(proof, submitter_key, message)?;
+    if !ed25519_ok(
+        submitter_key,
+        &leaf_signed_data(&checksum),
+        &proof.leaf.signature,
+    ) {
+        return Err(SigsumError::LeafSignature);
+    }
+    Ok(())
+}
+
+/// Steps 1 and 2: the checksum (and a version-1 proof's short checksum), the leaf key hash.
+fn check_message_and_key(
+    proof: &Proof,
+    submitter_key: &[u8; 32],
+    message: &[u8; 32],
+) -> Result<[u8; 32], SigsumError> {
+    let checksum = leaf_checksum(message);
+    if let ProofVersion::V1 { short_checksum } = proof.version
+        && checksum.get(..2) != Some(&short_checksum[..])
+    {
+        return Err(SigsumError::OtherMessage {
+            proof: codec::hex(&short_checksum),
+            ours: codec::hex(checksum.get(..2).unwrap_or_default()),
+        });
+    }
+    let expected = KeyHash::of(submitter_key);
+    if proof.leaf.key_hash != expected {
+        return Err(SigsumError::LeafKeyMismatch {
+            proof: proof.leaf.key_hash,
+            expected,
+        });
+    }
+    Ok(checksum)
+}
+
 /// Check that `proof` shows `message`, signed by `submitter_key`, logged as `policy`
 /// requires. In the order of sigsum-go's verifier (st13-formats §1.5):
 ///
@@ -316,22 +359,7 @@ pub fn verify(
     submitter_key: &[u8; 32],
     message: &[u8; 32],
 ) -> Result<Logged, SigsumError> {
-    let checksum = leaf_checksum(message);
-    if let ProofVersion::V1 { short_checksum } = proof.version
-        && checksum.get(..2) != Some(&short_checksum[..])
-    {
-        return Err(SigsumError::OtherMessage {
-            proof: codec::hex(&short_checksum),
-            ours: codec::hex(checksum.get(..2).unwrap_or_default()),
-        });
-    }
-    let expected = KeyHash::of(submitter_key);
-    if proof.leaf.key_hash != expected {
-        return Err(SigsumError::LeafKeyMismatch {
-            proof: proof.leaf.key_hash,
-            expected,
-        });
-    }
+    let checksum = check_message_and_key(proof, submitter_key, message)?;
     let log = policy
         .log(&proof.log)
         .ok_or(SigsumError::UnknownLog(proof.log))?;

@@ -143,6 +143,15 @@ pub(crate) enum OspkgCommand {
     /// Sign an OS package: append a certificate and an Ed25519 signature over SHA-256(archive)
     /// to its descriptor. Refuses a second signature by the same key.
     Sign(SignArgs),
+    /// Attach a Sigsum proof (ST 1.3) in place of a signature: log the archive first with
+    /// `sigsum-submit -k KEY -p ospkg_trust_policy NAME.zip`, then attach NAME.zip.proof with the
+    /// certificate of KEY.
+    ///
+    /// Checks that the certificate's key is Ed25519, that its SHA-256 is the proof's leaf key
+    /// hash and that the leaf signature verifies for SHA-256(archive); refuses a second entry by
+    /// the same key. The log, tree head, witness cosignatures and inclusion are checked by
+    /// `ospkg verify` and stboot against the trust policy's ospkg_trust_policy.
+    Sigsum(crate::sigsum::SigsumArgs),
     /// Verify an OS package exactly as stboot does before booting it: signatures, certificate
     /// chains, threshold, then the archive structure (manifest, kernel, initramfs).
     Verify(VerifyArgs),
@@ -273,6 +282,7 @@ pub(crate) struct CheckArgs {
 /// The Go stmgr's single-dash flags and their names here. Both `-flag value` and `-flag=value`.
 const LEGACY_FLAGS: &[(&str, &str)] = &[
     ("ospkg", "ospkg"),
+    ("proof", "proof"),
     ("trustPolicy", "trust-policy"),
     ("rootCerts", "root-certs"),
     ("kernel", "kernel"),

@@ -11,6 +11,7 @@ mod image;
 mod keygen;
 mod measure;
 mod ospkg;
+mod sigsum;
 mod uki;
 
 use clap::Parser as _;
@@ -65,6 +66,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Ospkg { command } => match command {
             OspkgCommand::Create(a) => ospkg::create(&a).map(|()| ExitCode::SUCCESS),
             OspkgCommand::Sign(a) => ospkg::sign(&a).map(|()| ExitCode::SUCCESS),
+            OspkgCommand::Sigsum(a) => sigsum::attach(&a).map(|()| ExitCode::SUCCESS),
             OspkgCommand::Verify(a) => ospkg::verify(&a),
             OspkgCommand::Encrypt(a) => encrypt::encrypt(&a).map(|()| ExitCode::SUCCESS),
         },

@@ -87,7 +87,7 @@ pub(crate) fn create(a: &CreateArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_descriptor(path: &Path) -> Result<Descriptor> {
+pub(crate) fn read_descriptor(path: &Path) -> Result<Descriptor> {
     let bytes = files::read_capped(path, "descriptor", MAX_DESCRIPTOR_BYTES)?;
     Descriptor::from_json(&bytes).with_context(|| format!("descriptor {}", path.display()))
 }
@@ -107,20 +107,7 @@ pub(crate) fn sign(a: &SignArgs) -> Result<()> {
     };
     let cert = files::read_capped(&a.cert, "certificate", MAX_CERTIFICATE_BYTES)?;
     let mut descriptor = read_descriptor(&json)?;
-    let src = FileSource::open(&zip)?;
-    // Never sign what stboot and `ospkg verify` would reject for its structure (entry caps,
-    // zip tricks, manifest): the index, the local headers and the manifest are read, not the
-    // entry data.
-    OsPackageLayout::check(&src, &ArchiveLimits::default()).with_context(|| {
-        format!(
-            "refusing to sign {}: stboot would reject this archive",
-            zip.display()
-        )
-    })?;
-    let bar = files::progress_bar(st_format::ReadAt::len(&src), "hash");
-    let digest = st_verify::hash_archive(&src, &|n| bar.set_position(n))
-        .with_context(|| format!("reading archive {}", zip.display()))?;
-    bar.finish_and_clear();
+    let digest = hash_checked_archive(&zip, "sign")?;
     st_sign::sign_descriptor(&mut descriptor, &digest, key.as_ref(), &cert)
         .with_context(|| format!("signing with {} and {}", a.key.display(), a.cert.display()))?;
     files::write_bytes(&json, "descriptor", &descriptor.to_json())?;
@@ -130,6 +117,24 @@ pub(crate) fn sign(a: &SignArgs) -> Result<()> {
         descriptor.entries().len()
     );
     Ok(())
+}
+
+/// SHA-256 of an archive that stboot would not refuse for its structure. Never sign (or attach
+/// a proof to) what stboot and `ospkg verify` would reject (entry caps, zip tricks, manifest):
+/// the index, the local headers and the manifest are read, not the entry data.
+pub(crate) fn hash_checked_archive(zip: &Path, verb: &str) -> Result<st_verify::ArchiveDigest> {
+    let src = FileSource::open(zip)?;
+    OsPackageLayout::check(&src, &ArchiveLimits::default()).with_context(|| {
+        format!(
+            "refusing to {verb} {}: stboot would reject this archive",
+            zip.display()
+        )
+    })?;
+    let bar = files::progress_bar(st_format::ReadAt::len(&src), "hash");
+    let digest = st_verify::hash_archive(&src, &|n| bar.set_position(n))
+        .with_context(|| format!("reading archive {}", zip.display()))?;
+    bar.finish_and_clear();
+    Ok(digest)
 }
 
 pub(crate) fn now() -> Result<UnixTime> {
