@@ -4,6 +4,7 @@
 //! the process exit non-zero with an error naming that step.
 
 mod bench;
+mod bench_sigsum;
 mod deps;
 mod e2e;
 mod fuzz;
@@ -54,6 +55,9 @@ enum Cmd {
     },
     /// End-to-end scenarios: QEMU (TCG), a Debian kernel, nginx with TLS, test OS packages.
     E2e(e2e::E2eArgs),
+    /// Time to parse and verify a Sigsum proof (st-sigsum, release build); prints a table for
+    /// docs/benchmarks.md.
+    BenchSigsum,
     // New subcommands go here, plus one arm below.
 }
 
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::BenchBoot(args) => e2e::bootbench::run(args),
         Cmd::BenchMeasure(args) => e2e::measurebench::run(args),
         Cmd::E2e(args) => e2e::run(args),
+        Cmd::BenchSigsum => bench_sigsum::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
