@@ -4,6 +4,7 @@
 //! the process exit non-zero with an error naming that step.
 
 mod bench;
+mod bench_age;
 mod bench_sigsum;
 mod deps;
 mod e2e;
@@ -55,6 +56,9 @@ enum Cmd {
     },
     /// End-to-end scenarios: QEMU (TCG), a Debian kernel, nginx with TLS, test OS packages.
     E2e(e2e::E2eArgs),
+    /// st-age against Debian's age: decryption and encryption throughput on one random file
+    /// (256 MiB by default), best of N; prints a table for docs/benchmarks.md.
+    BenchAge(bench_age::BenchAgeArgs),
     /// Time to parse and verify a Sigsum proof (st-sigsum, release build); prints a table for
     /// docs/benchmarks.md.
     BenchSigsum,
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Cmd::BenchBoot(args) => e2e::bootbench::run(args),
         Cmd::BenchMeasure(args) => e2e::measurebench::run(args),
         Cmd::E2e(args) => e2e::run(args),
+        Cmd::BenchAge(args) => bench_age::run_bench_age(args),
         Cmd::BenchSigsum => bench_sigsum::run(),
     };
     match result {
