@@ -13,6 +13,7 @@
 //! `SO_BINDTODEVICE` and the netlink acknowledgement options, and the console logger's `write`
 //! to a file descriptor it borrows by number.
 
+pub mod console;
 pub mod efi;
 pub mod kexec;
 pub mod log;

@@ -65,6 +65,9 @@ pub mod markers {
     /// Normal boot failed and the provisioning package from the image is tried next:
     /// `ST:PROVISIONING ...`.
     pub const PROVISIONING: &str = "ST:PROVISIONING";
+    /// The console offers Ctrl-C to boot the provisioning package:
+    /// `ST:PROVISION-WINDOW <seconds> s ...`.
+    pub const PROVISION_WINDOW: &str = "ST:PROVISION-WINDOW";
     /// Recovery (reboot or power-off) starts: `ST:RECOVERY <what> ...`.
     pub const RECOVERY: &str = "ST:RECOVERY";
 }

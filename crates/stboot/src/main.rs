@@ -7,7 +7,8 @@ stboot: the System Transparency bootloader.
 
 As PID 1 (the /init of the stboot image) it takes no arguments; options come from the kernel
 command line as stboot.<key>=<value> (loglevel, recovery, recovery_delay, deadline, retries,
-backoff, http_timeout, carrier_timeout).
+backoff, http_timeout, carrier_timeout, min_rate, rate_window, round_backoff_max, tpm,
+provision_window); docs/stboot.md lists them.
 
 Usage on an ordinary Linux machine (same code, without network setup and kexec):
   stboot --dry-run --trust-policy DIR [--host-config FILE] [--initramfs-root DIR] [--option KEY=VALUE]...

@@ -57,6 +57,10 @@ pub struct Options {
     /// TPM requirement (`stboot.tpm=auto|required`). A TPM that is present but fails is always
     /// a failure; this decides only what the absence of one means.
     pub tpm: TpmPolicy,
+    /// How long the console offers Ctrl-C to boot the image's provisioning package instead of
+    /// the normal one (`stboot.provision_window=SECONDS`; 0: no window). Only offered when the
+    /// image carries a provisioning package and the console is a terminal.
+    pub provision_window: Duration,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             rate_window: Duration::from_secs(30),
             round_backoff_max: Duration::from_secs(60),
             tpm: TpmPolicy::Auto,
+            provision_window: Duration::from_secs(3),
         }
     }
 }
@@ -154,6 +159,12 @@ impl Options {
                 "carrier_timeout" => o.carrier_timeout = seconds(k, v)?,
                 "rate_window" => o.rate_window = seconds(k, v)?,
                 "round_backoff_max" => o.round_backoff_max = seconds(k, v)?,
+                "provision_window" => {
+                    o.provision_window = seconds(k, v)
+                        .ok()
+                        .filter(|d| *d <= Duration::from_secs(600))
+                        .ok_or_else(|| bad("whole seconds (0 to 600)"))?;
+                }
                 "min_rate" => {
                     o.min_rate = v
                         .parse()
@@ -193,6 +204,7 @@ mod tests {
             [
                 ("loglevel", "debug"),
                 ("recovery", "poweroff"),
+                ("provision_window", "0"),
                 ("flag", ""),
                 ("x", "a b"),
             ]
@@ -201,6 +213,8 @@ mod tests {
         let (o, unknown) = Options::from_map(&m).unwrap();
         assert_eq!(o.log_level, log::LevelFilter::Debug);
         assert_eq!(o.recovery, Recovery::Poweroff);
+        assert_eq!(o.provision_window, Duration::ZERO);
+        assert_eq!(Options::default().provision_window, Duration::from_secs(3));
         assert_eq!(unknown, vec!["flag".to_string(), "x".to_string()]);
     }
 
@@ -212,6 +226,7 @@ mod tests {
             ("retries", "0"),
             ("recovery", "halt"),
             ("tpm", "yes"),
+            ("provision_window", "601"),
         ] {
             let m = BTreeMap::from([(k.to_string(), v.to_string())]);
             let e = Options::from_map(&m).unwrap_err().to_string();

@@ -570,6 +570,64 @@ fn warm_up_random_pool() {
     }
 }
 
+/// The provisioning-mode window: when the image carries a provisioning package and the window
+/// is not 0, announce it on the console and wait that long for Ctrl-C. Whether it came.
+fn provision_window(env: &FileEnv, opts: &Options) -> bool {
+    let window = opts.provision_window;
+    if window.is_zero() || !flow::has_provisioning_package(env) {
+        return false;
+    }
+    log::info!(
+        "{} {} s: press Ctrl-C now to boot the provisioning package instead of the normal one",
+        markers::PROVISION_WINDOW,
+        window.as_secs()
+    );
+    match st_host::console::wait_for_ctrl_c(window) {
+        Ok(st_host::console::Window::Interrupted(after)) => {
+            log::debug!("Ctrl-C after {:.1} s", after.as_secs_f64());
+            true
+        }
+        Ok(st_host::console::Window::Passed) => false,
+        Ok(st_host::console::Window::NoTerminal) => {
+            log::warn!("the console is not a terminal: no Ctrl-C window");
+            false
+        }
+        Ok(st_host::console::Window::Closed) => {
+            log::warn!("the console closed during the Ctrl-C window");
+            false
+        }
+        Err(e) => {
+            log::warn!("console: {e}; no Ctrl-C window");
+            false
+        }
+    }
+}
+
+/// Verify and boot the image's provisioning package; returns only when that failed (logged).
+/// `normal` is the failure of the normal boot that led here, if one did.
+fn boot_provisioning(
+    env: &mut FileEnv,
+    opts: &Options,
+    started: Instant,
+    normal: Option<&Failure>,
+) {
+    match flow::provisioning(env) {
+        Ok(Some(ready)) => {
+            log_ready(&ready);
+            let f = flow::boot(env, ready, opts, started);
+            log_failure(&f);
+        }
+        Ok(None) => match normal {
+            Some(f) => log_failure(f),
+            None => log::error!(
+                "{} stage=provisioning the provisioning package is gone from the image",
+                markers::FAILED
+            ),
+        },
+        Err(f) => log_failure(&f),
+    }
+}
+
 /// PID 1: never returns.
 pub fn pid1() -> ! {
     let started = Instant::now();
@@ -629,6 +687,14 @@ pub fn pid1() -> ! {
         PathBuf::from(flow::paths::ROOT),
         true,
     );
+    if provision_window(&env, &opts) {
+        log::info!(
+            "{} Ctrl-C on the console: booting the provisioning package in the image",
+            markers::PROVISIONING
+        );
+        boot_provisioning(&mut env, &opts, started, None);
+        recover(&opts)
+    }
     match flow::run(&mut env, &opts) {
         Ok(mut ready) => {
             log_ready(&ready);
@@ -647,15 +713,7 @@ pub fn pid1() -> ! {
             for a in &f.attempts {
                 log::error!("  {a}");
             }
-            match flow::provisioning(&mut env) {
-                Ok(Some(ready)) => {
-                    log_ready(&ready);
-                    let f = flow::boot(&mut env, ready, &opts, started);
-                    log_failure(&f);
-                }
-                Ok(None) => log_failure(&f),
-                Err(f) => log_failure(&f),
-            }
+            boot_provisioning(&mut env, &opts, started, Some(&f));
         }
         Err(f) => log_failure(&f),
     }

@@ -540,9 +540,14 @@ pub(crate) fn provisioning_mode(ctx: &Ctx<'_>) -> Result<()> {
         .host_config(&HostConfigJson::slirp().pointer(&down))
         .ospkg(&pkg.json)
         .build()?;
+    // No window: the test is the fallback after a failed normal boot.
     let vm = StbootRun::new(ctx, &img)
-        .append("stboot.deadline=8")
+        .append("stboot.deadline=8 stboot.provision_window=0")
         .run()?;
+    ensure!(
+        !vm.has_line("ST:PROVISION-WINDOW"),
+        "stboot.provision_window=0 still opened the Ctrl-C window"
+    );
     vm.ensure_line("ST:PROVISIONING normal boot failed (stage=fetch)")?;
     vm.ensure_line("ST:VERIFIED OS package /ospkg/provision.zip")?;
     ensure!(
@@ -551,5 +556,50 @@ pub(crate) fn provisioning_mode(ctx: &Ctx<'_>) -> Result<()> {
             .any(|l| l.contains(OS_BOOTED) && l.contains("e2e.test=provision")),
         "the provisioning package's OS did not report in"
     );
+    Ok(())
+}
+
+/// Ctrl-C in the announced window boots the provisioning package although the normal package
+/// would boot; the same image without a key press boots the normal one after the window.
+pub(crate) fn provisioning_ctrl_c(ctx: &Ctx<'_>) -> Result<()> {
+    let s = Serve::new(ctx).start()?;
+    let provision = ctx.test_ospkg("provision", "", "e2e.test=provision", &[&s.keys])?;
+    let img = StbootImage::new(ctx, s.trust())
+        .host_config(&HostConfigJson::slirp().pointer(&s.nginx.https_url("/os.json")?))
+        .ospkg(&provision.json)
+        .build()?;
+    let vm = StbootRun::new(ctx, &img)
+        .append("stboot.provision_window=30")
+        .type_on("ST:PROVISION-WINDOW", b"\x03")
+        .run()?;
+    vm.ensure_line("ST:PROVISION-WINDOW 30 s")?;
+    vm.ensure_line("ST:PROVISIONING Ctrl-C on the console")?;
+    vm.ensure_line("ST:VERIFIED OS package /ospkg/provision.zip")?;
+    let booted = |label: &str| {
+        vm.lines()
+            .iter()
+            .any(|l| l.contains(OS_BOOTED) && l.contains(label))
+    };
+    ensure!(
+        booted("e2e.test=provision"),
+        "Ctrl-C in the window did not boot the provisioning package"
+    );
+    drop(vm); // One guest at a time: the next run waits for this one's lock.
+    // Without a key the window passes and the normal package boots.
+    let vm = StbootRun::new(ctx, &img)
+        .append("stboot.provision_window=1")
+        .run()?;
+    vm.ensure_line("ST:PROVISION-WINDOW 1 s")?;
+    ensure!(
+        !vm.has_line("ST:PROVISIONING"),
+        "provisioning mode without a key press"
+    );
+    ensure!(
+        !vm.lines()
+            .iter()
+            .any(|l| l.contains(OS_BOOTED) && l.contains("e2e.test=provision")),
+        "the provisioning package booted after the window passed without a key"
+    );
+    vm.ensure_line("ST:VERIFIED OS package https://")?;
     Ok(())
 }

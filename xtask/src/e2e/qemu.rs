@@ -81,6 +81,10 @@ pub(crate) struct VmConfig {
     /// Pass `kernel`, `initrd` and `append` to QEMU (`-kernel -initrd -append`); false when
     /// the firmware boots from a disk or CD-ROM in `extra_args` (a UKI has its own).
     pub(crate) direct_kernel: bool,
+    /// Keys typed on the serial console: when a console line contains the text, the bytes are
+    /// written to the guest's serial input once (QEMU's stdin), e.g. Ctrl-C in stboot's
+    /// provisioning window. Empty: stdin is `/dev/null`.
+    pub(crate) console_input: Vec<(String, Vec<u8>)>,
 }
 
 impl VmConfig {
@@ -99,6 +103,7 @@ impl VmConfig {
             extra_args: Vec::new(),
             echo: false,
             direct_kernel: true,
+            console_input: Vec::new(),
         }
     }
 }
@@ -214,9 +219,14 @@ impl Vm {
         if std::env::var_os("E2E_MEM_PREALLOC").is_some_and(|v| v == "1") {
             qemu.arg("-mem-prealloc");
         }
-        qemu.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let typing = !cfg.console_input.is_empty();
+        qemu.stdin(if typing {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
 
         let serial_log = dir.join("serial.log");
         let stderr_log = dir.join("qemu.stderr");
@@ -231,6 +241,10 @@ impl Vm {
             .context("could not start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
         let stdout = child.stdout.take().context("qemu stdout")?;
         let stderr = child.stderr.take().context("qemu stderr")?;
+        let keys = Keys {
+            stdin: child.stdin.take(),
+            pending: cfg.console_input.clone(),
+        };
         let child = Arc::new(Mutex::new(child));
         let shared: Shared = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
@@ -240,7 +254,7 @@ impl Vm {
             let shared = shared.clone();
             let echo = cfg.echo;
             threads.push(std::thread::spawn(move || {
-                read_console(stdout, log, started, &shared, echo);
+                read_console(stdout, log, started, &shared, echo, keys);
             }));
         }
         {
@@ -464,7 +478,42 @@ fn echo_line(line: &str) {
     }
 }
 
-fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Shared, echo: bool) {
+/// What is still to be typed on the console, and where to type it.
+struct Keys {
+    stdin: Option<std::process::ChildStdin>,
+    pending: Vec<(String, Vec<u8>)>,
+}
+
+impl Keys {
+    /// Type the bytes of every pending trigger `line` contains (once each).
+    fn on_line(&mut self, line: &str, log: &mut File, at: Duration) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return;
+        };
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(trigger, _)| line.contains(trigger.as_str()));
+        self.pending = rest;
+        for (trigger, bytes) in due {
+            let sent = stdin.write_all(&bytes).and_then(|()| stdin.flush());
+            let _ = writeln!(
+                log,
+                "[{:7.2}] # e2e typed {bytes:?} on {trigger:?}: {}",
+                at.as_secs_f64(),
+                if sent.is_ok() { "sent" } else { "FAILED" }
+            );
+        }
+    }
+}
+
+fn read_console(
+    stdout: impl Read,
+    mut log: File,
+    started: Instant,
+    shared: &Shared,
+    echo: bool,
+    mut keys: Keys,
+) {
     let mut reader = BufReader::new(stdout);
     let mut buf = Vec::new();
     loop {
@@ -477,6 +526,7 @@ fn read_console(stdout: impl Read, mut log: File, started: Instant, shared: &Sha
                     .trim_end_matches(['\r', '\n'])
                     .to_owned();
                 let _ = writeln!(log, "[{:7.2}] {line}", at.as_secs_f64());
+                keys.on_line(&line, &mut log, at);
                 if echo {
                     echo_line(&line);
                 }

@@ -325,6 +325,7 @@ pub(crate) struct StbootRun<'c> {
     outcome: Outcome,
     firmware: Firmware,
     extra_qemu: Vec<String>,
+    console_input: Vec<(String, Vec<u8>)>,
 }
 
 impl<'c> StbootRun<'c> {
@@ -339,7 +340,14 @@ impl<'c> StbootRun<'c> {
             outcome: Outcome::Boots,
             firmware: Firmware::Direct,
             extra_qemu: Vec::new(),
+            console_input: Vec::new(),
         }
+    }
+
+    /// Type `keys` on the serial console once a console line contains `trigger`.
+    pub(crate) fn type_on(mut self, trigger: &str, keys: &[u8]) -> Self {
+        self.console_input.push((trigger.to_owned(), keys.to_vec()));
+        self
     }
 
     /// `n` virtio NICs, MACs `test_mac(1..=n)` (eth0, eth1, ...); 0: no NIC at all.
@@ -394,6 +402,7 @@ impl<'c> StbootRun<'c> {
             }
         }
         cfg.extra_args.extend(self.extra_qemu);
+        cfg.console_input = self.console_input;
         let (must_see, fail): (&[&str], &[&str]) = match self.outcome {
             Outcome::Boots => (&[VERIFIED, KEXEC, OS_BOOTED], &[NOTHING_BOOTED, "panic at"]),
             Outcome::NothingBooted => (&[NOTHING_BOOTED, RECOVERY], &[OS_BOOTED, KEXEC]),

@@ -160,6 +160,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::provisioning_mode,
     },
     Scenario {
+        name: "stboot-provisioning-ctrl-c",
+        about: "stboot: Ctrl-C in the announced window -> the provisioning package boots; no key -> the normal one after the window",
+        run: boot::provisioning_ctrl_c,
+    },
+    Scenario {
         name: "measured-boot",
         about: "swtpm (4 banks, identity): TPM == stmgr measure predict == replayed log, 3 boots: another package moves PCR 12 only, another policy PCR 13 only",
         run: measured::measured_boot,
