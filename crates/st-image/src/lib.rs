@@ -15,6 +15,7 @@
 //! | `etc/trust_policy/trust_policy.json` | 0644 | always |
 //! | `etc/trust_policy/ospkg_signing_root.pem` | 0644 | always |
 //! | `etc/trust_policy/tls_roots.pem` | 0644 | when given |
+//! | `etc/trust_policy/ospkg_trust_policy` | 0644 | when the directory has one (Sigsum policy, ST 1.3) |
 //! | `etc/host_configuration.json` | 0644 | when given |
 //! | `lib/modules/<name>.ko` | 0644 | one per module |
 //! | `etc/stboot/modules.order` | 0644 | when modules are given: their names, one a line, in load order |
@@ -508,6 +509,9 @@ impl<'a> StbootImage<'a> {
             if tp.tls_roots_pem().is_some() {
                 items.push(format!("{TRUST_POLICY_DIR}/tls_roots.pem"));
             }
+            if tp.sigsum_policy_text().is_some() {
+                items.push(format!("{TRUST_POLICY_DIR}/{}", trust_files::SIGSUM_POLICY));
+            }
         }
         if self.host_config.is_some() {
             items.push(HOST_CONFIG_PATH.to_owned());
@@ -556,6 +560,12 @@ impl<'a> StbootImage<'a> {
             items.insert(
                 format!("{TRUST_POLICY_DIR}/tls_roots.pem"),
                 file(0o644, Contents::Bytes(tls)),
+            );
+        }
+        if let Some(sigsum) = tp.sigsum_policy_text() {
+            items.insert(
+                format!("{TRUST_POLICY_DIR}/{}", trust_files::SIGSUM_POLICY),
+                file(0o644, Contents::Bytes(sigsum)),
             );
         }
         if let Some((_, json)) = self.host_config {

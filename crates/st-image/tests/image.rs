@@ -512,3 +512,44 @@ fn warnings() {
         }
     }
 }
+
+/// The trust directory's Sigsum policy (ST 1.3 `ospkg_trust_policy`) goes into the image byte
+/// for byte: without it stboot would count no proof, and refuse a directory with
+/// `ospkg_sigsum_required`.
+#[test]
+fn sigsum_policy_is_in_the_image() {
+    const SIGSUM: &[u8] =
+        include_bytes!("../../../testdata/vectors/trust/sigsum-required-1/ospkg_trust_policy");
+    const REQUIRED: &[u8] =
+        include_bytes!("../../../testdata/vectors/trust/sigsum-required-1/trust_policy.json");
+    let dir = st_verify::TrustDir::load(|name, _| {
+        Ok::<_, std::convert::Infallible>(match name {
+            "trust_policy.json" => Some(REQUIRED.to_vec()),
+            "ospkg_signing_root.pem" => Some(ROOTS.to_vec()),
+            "tls_roots.pem" => Some(TLS.to_vec()),
+            "ospkg_trust_policy" => Some(SIGSUM.to_vec()),
+            _ => None,
+        })
+    })
+    .unwrap();
+    let i = inputs();
+    let mut img = StbootImage::new(&i.stboot).unwrap();
+    img.trust_dir(dir).unwrap();
+    let planned = img.paths();
+    let bytes = build(img, Compression::None);
+    let entries = cpio::read_archive(&bytes).unwrap();
+    let name = "etc/trust_policy/ospkg_trust_policy";
+    assert!(planned.iter().any(|p| p == name), "{planned:?}");
+    let e = entries.iter().find(|e| e.name == name).unwrap();
+    assert_eq!(e.data, SIGSUM);
+    assert_eq!(e.mode, mode::S_IFREG | 0o644);
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("etc/trust_policy/"))
+            .count(),
+        4,
+        "{names:?}"
+    );
+}
