@@ -382,11 +382,26 @@ fn memory_summary() -> String {
         .join(", ")
 }
 
+/// The verified line (`ST:VERIFIED`, counting the Sigsum-logged signatures among the valid
+/// ones when there are any), then one line per counted Sigsum-logged signature: which log,
+/// tree size, leaf and witnesses.
 fn log_ready(ready: &Ready) {
     let r = ready.verified.report();
     let m = ready.verified.layout().manifest();
+    let logged: Vec<_> = r
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict.is_ok())
+        .filter_map(|o| o.logged.as_ref().map(|l| (o, l)))
+        .collect();
+    let logged_count = if logged.is_empty() {
+        String::new()
+    } else {
+        format!(", {} Sigsum-logged", logged.len())
+    };
     log::info!(
-        "{} OS package {} (label {:?}): {} of {} signatures valid, threshold {}, sha256 {}",
+        "{} OS package {} (label {:?}): {} of {} signatures valid{logged_count}, threshold {}, \
+         sha256 {}",
         markers::VERIFIED,
         ready.source,
         m.label(),
@@ -395,6 +410,24 @@ fn log_ready(ready: &Ready) {
         r.threshold,
         r.archive_sha256
     );
+    for (o, l) in logged {
+        let who = o
+            .signer
+            .as_ref()
+            .map_or("unknown signer", |s| s.name.as_str());
+        log::info!(
+            "  signature {} ({who}): Sigsum-logged in log {}{}, tree size {}, leaf {}, \
+             cosigned by {}",
+            o.index,
+            l.log,
+            l.log_url
+                .as_ref()
+                .map_or_else(String::new, |u| format!(" ({u})")),
+            l.tree_size,
+            l.leaf_index,
+            l.witnesses.join(", ")
+        );
+    }
 }
 
 fn log_failure(f: &Failure) {

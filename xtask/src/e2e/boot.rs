@@ -7,6 +7,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
+use base64::Engine as _;
 
 use super::dns::{DNS_NAME, FakeDns};
 use super::hostconfig::{HostConfigJson, SLIRP_GATEWAY, SLIRP_IP};
@@ -601,5 +602,74 @@ pub(crate) fn provisioning_ctrl_c(ctx: &Ctx<'_>) -> Result<()> {
         "the provisioning package booted after the window passed without a key"
     );
     vm.ensure_line("ST:VERIFIED OS package https://")?;
+    Ok(())
+}
+
+/// Sigsum (ST 1.3): the package's only signature is a Sigsum proof (the signer's key signed
+/// the leaf, the in-memory test log included it, witnesses 1 and 3 of a 2-of-3 quorum
+/// cosigned; attached by `stmgr ospkg sigsum`), and the trust policy requires logging
+/// (`ospkg_sigsum_required`), so only a proof that verifies (leaf, log, quorum, inclusion)
+/// can count: it boots, and the console says the signature counted as logged.
+pub(crate) fn sigsum_logged(ctx: &Ctx<'_>) -> Result<()> {
+    let s = Serve::new(ctx).sigsum_logged().start()?;
+    // What is served carries the proof file verbatim as its one signature.
+    let served: serde_json::Value = serde_json::from_slice(&fs::read(s.www.join("os.json"))?)?;
+    let signatures = served["signatures"].as_array().context("signatures")?;
+    let proof = fs::read(&s.sigsum.as_ref().context("not logged")?.proof)?;
+    ensure!(
+        signatures.len() == 1
+            && base64::engine::general_purpose::STANDARD
+                .decode(signatures[0].as_str().unwrap_or_default())
+                .ok()
+                == Some(proof),
+        "the served descriptor's signatures are not exactly the proof: {signatures:?}"
+    );
+    let img = StbootImage::new(ctx, s.trust().sigsum_required())
+        .host_config(&HostConfigJson::slirp().pointer(&s.nginx.https_url("/os.json")?))
+        .build()?;
+    let vm = StbootRun::new(ctx, &img).run()?;
+    vm.ensure_line("1 of 1 signatures valid, 1 Sigsum-logged, threshold 1")?;
+    vm.ensure_line(&format!(
+        "Sigsum-logged in log {}, tree size 6, leaf 3, cosigned by witness-1, witness-3",
+        super::sigsum::log_key_hash()?
+    ))?;
+    ensure!(
+        s.nginx.served("/os.zip"),
+        "nginx: {:?}",
+        s.nginx.access_log()
+    );
+    Ok(())
+}
+
+/// Sigsum required (`"ospkg_sigsum_required": true`, with the test log's Sigsum policy), the
+/// package has only a valid plain signature: it is downloaded and refused as not logged,
+/// nothing boots.
+pub(crate) fn sigsum_required_unlogged(ctx: &Ctx<'_>) -> Result<()> {
+    let s = Serve::new(ctx).start()?;
+    let trust = s
+        .trust()
+        .sigsum_policy(&super::sigsum::policy()?)
+        .sigsum_required();
+    let img = StbootImage::new(ctx, trust)
+        .host_config(&HostConfigJson::slirp().pointer(&s.nginx.https_url("/os.json")?))
+        .build()?;
+    let vm = StbootRun::new(ctx, &img)
+        .expect(Outcome::NothingBooted)
+        .run()?;
+    vm.ensure_line(
+        "rejected: 0 valid of 1 signatures, 1 required; signature 0: a valid plain signature, \
+         but the trust policy requires Sigsum-logged signatures (ospkg_sigsum_required) and \
+         this one is not logged",
+    )?;
+    vm.ensure_line("ST:FAILED stage=fetch")?;
+    ensure!(
+        !vm.has_line("Sigsum-logged in log"),
+        "a plain signature was reported as logged"
+    );
+    ensure!(
+        s.nginx.served("/os.zip"),
+        "the archive was not fetched (refused before verification?): {:?}",
+        s.nginx.access_log()
+    );
     Ok(())
 }

@@ -25,6 +25,7 @@ mod provision;
 mod qemu;
 mod run;
 mod scenarios;
+mod sigsum;
 mod stboot;
 mod swtpm;
 mod tls;

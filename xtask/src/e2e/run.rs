@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use super::hostconfig::HostConfigJson;
 use super::{
     Ctx, Nginx, NginxConfig, OS_BOOTED, OsPkg, SigningKeys, StbootInitramfs, TestPki, Vm, VmConfig,
-    marker_timeout, ovmf, qemu, test_mac,
+    marker_timeout, ovmf, qemu, sigsum, test_mac,
 };
 use crate::util::{cmd, run};
 
@@ -56,6 +56,8 @@ pub(crate) struct Served {
     pub(crate) pki: TestPki,
     pub(crate) www: PathBuf,
     pub(crate) nginx: Nginx,
+    /// With [`Serve::sigsum_logged`]: the proof and the Sigsum policy trusting its log.
+    pub(crate) sigsum: Option<sigsum::Logged>,
 }
 
 /// Starts a [`Served`]: signing keys in `keys/`, the test OS package `os.*`, nginx.
@@ -63,6 +65,7 @@ pub(crate) struct Serve<'c> {
     ctx: &'c Ctx<'c>,
     archive_url: String,
     plain_http: bool,
+    sigsum_logged: bool,
 }
 
 impl<'c> Serve<'c> {
@@ -72,7 +75,16 @@ impl<'c> Serve<'c> {
             ctx,
             archive_url: "os.zip".to_owned(),
             plain_http: false,
+            sigsum_logged: false,
         }
+    }
+
+    /// The package's only signature is a Sigsum proof (ST 1.3): logged in the in-memory test
+    /// log ([`sigsum::log_and_attach`]) and attached with `stmgr ospkg sigsum`, instead of a
+    /// plain `stmgr ospkg sign`. [`Served::trust`] then carries the log's Sigsum policy.
+    pub(crate) fn sigsum_logged(mut self) -> Self {
+        self.sigsum_logged = true;
+        self
     }
 
     /// The descriptor's `os_pkg_url` (signed with the package; relative or absolute).
@@ -91,7 +103,12 @@ impl<'c> Serve<'c> {
     pub(crate) fn start(self) -> Result<Served> {
         let ctx = self.ctx;
         let keys = ctx.signing_keys("keys")?;
-        let pkg = ctx.test_ospkg("os", &self.archive_url, "", &[&keys])?;
+        let plain: &[&SigningKeys] = if self.sigsum_logged { &[] } else { &[&keys] };
+        let pkg = ctx.test_ospkg("os", &self.archive_url, "", plain)?;
+        let sigsum = match self.sigsum_logged {
+            true => Some(sigsum::log_and_attach(&ctx.stmgr()?, &keys, &pkg)?),
+            false => None,
+        };
         let www = ctx.path("www");
         fs::create_dir_all(&www)?;
         fs::copy(&pkg.json, www.join("os.json"))?;
@@ -106,15 +123,20 @@ impl<'c> Serve<'c> {
             pki,
             www,
             nginx,
+            sigsum,
         })
     }
 }
 
 impl Served {
     /// The usual policy for it: network fetch, its signing root, threshold 1, TLS pinned to
-    /// the test CA.
+    /// the test CA; when it is Sigsum-logged, the log's Sigsum policy as well.
     pub(crate) fn trust(&self) -> TrustPolicy {
-        TrustPolicy::network(&self.keys.root_cert).tls_roots(&self.pki.ca_cert)
+        let t = TrustPolicy::network(&self.keys.root_cert).tls_roots(&self.pki.ca_cert);
+        match &self.sigsum {
+            Some(logged) => t.sigsum_policy(&logged.policy),
+            None => t,
+        }
     }
 
     /// A copy of the descriptor at `www/<sub>/os.json` (served as `/<sub>/os.json`), its
@@ -144,13 +166,16 @@ pub(crate) fn rewrite_url(descriptor: &Path, url: &str) -> Result<()> {
     Ok(())
 }
 
-/// A trust policy directory (`trust_policy.json`, signing roots, optional `tls_roots.pem`).
+/// A trust policy directory (`trust_policy.json`, signing roots, optional `tls_roots.pem` and
+/// `ospkg_trust_policy`).
 #[derive(Clone, Debug)]
 pub(crate) struct TrustPolicy {
     signing_roots: Vec<PathBuf>,
     threshold: u32,
     fetch_method: &'static str,
     tls_roots: Option<PathBuf>,
+    sigsum_policy: Option<String>,
+    sigsum_required: bool,
 }
 
 impl TrustPolicy {
@@ -160,6 +185,8 @@ impl TrustPolicy {
             threshold: 1,
             fetch_method,
             tls_roots: None,
+            sigsum_policy: None,
+            sigsum_required: false,
         }
     }
 
@@ -191,16 +218,41 @@ impl TrustPolicy {
         self
     }
 
+    /// The Sigsum policy (`ospkg_trust_policy`, ST 1.3: which logs and witnesses a proof must
+    /// show), e.g. [`sigsum::Logged::policy`].
+    pub(crate) fn sigsum_policy(mut self, text: &str) -> Self {
+        self.sigsum_policy = Some(text.to_owned());
+        self
+    }
+
+    /// `"ospkg_sigsum_required": true` in `trust_policy.json`: only Sigsum-logged signatures
+    /// count (stboot refuses the directory without a [`Self::sigsum_policy`]).
+    pub(crate) fn sigsum_required(mut self) -> Self {
+        self.sigsum_required = true;
+        self
+    }
+
     /// Writes it to `ctx.dir/<sub>/`.
     pub(crate) fn write(&self, ctx: &Ctx<'_>, sub: &str) -> Result<PathBuf> {
         let roots: Vec<&Path> = self.signing_roots.iter().map(PathBuf::as_path).collect();
-        ctx.trust_policy(
+        let dir = ctx.trust_policy(
             sub,
             &roots,
             self.threshold,
             self.fetch_method,
             self.tls_roots.as_deref(),
-        )
+        )?;
+        if let Some(text) = &self.sigsum_policy {
+            fs::write(dir.join("ospkg_trust_policy"), text)?;
+        }
+        if self.sigsum_required {
+            let file = dir.join("trust_policy.json");
+            let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&file)?)
+                .with_context(|| format!("{}", file.display()))?;
+            json["ospkg_sigsum_required"] = true.into();
+            fs::write(&file, format!("{json}\n"))?;
+        }
+        Ok(dir)
     }
 }
 

@@ -155,6 +155,16 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::second_root,
     },
     Scenario {
+        name: "stboot-sigsum-logged",
+        about: "stboot: Sigsum required, the package's only signature a proof from the in-memory test log (stmgr ospkg sigsum) -> boots, counted as logged",
+        run: boot::sigsum_logged,
+    },
+    Scenario {
+        name: "stboot-sigsum-required-unlogged",
+        about: "stboot: Sigsum required, the package has only a plain signature -> refused as not logged, nothing booted",
+        run: boot::sigsum_required_unlogged,
+    },
+    Scenario {
         name: "stboot-provisioning",
         about: "stboot: the only server down -> normal boot fails -> the image's provisioning package boots",
         run: boot::provisioning_mode,
