@@ -750,6 +750,7 @@ pub fn event_type_name(event_type: u32) -> Option<&'static str> {
         0xa000_0003 => "ST_SIGNING_ROOT",
         0xa000_0004 => "ST_TLS_ROOTS",
         0xa000_0005 => "ST_IDENTITY",
+        0xa000_0006 => "ST_SIGSUM_POLICY",
         _ => return None,
     })
 }

@@ -1,4 +1,5 @@
-//! What stboot measures: the six events of layout v1, in order, from typed inputs.
+//! What stboot measures: the six events of layout v1, in order, from typed inputs, and a
+//! seventh (ours) when the trust policy directory holds a Sigsum policy.
 //!
 //! The layout is the Go reference's (stboot, `host/tpm.go` and the measurement block of
 //! `stboot.go`, commit 3934def): PCR 12 the OS package (archive, then descriptor), PCR 13 the
@@ -27,7 +28,7 @@ pub const INITRAMFS_ARCHIVE_NAME: &[u8] = b"OS package from initramfs";
 /// TPM NV index holding the platform's human-readable identity (read whole).
 pub const IDENTITY_NV_INDEX: u32 = 0x0142_0001;
 
-/// The six event types of the layout (the reference's names in brackets).
+/// The event types of the layout (the reference's names in brackets; the seventh is ours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
     /// `0xa0000000` (OspkgArchive): SHA-256 of the archive; data: its file name.
@@ -45,16 +46,21 @@ pub enum EventKind {
     TlsRoots,
     /// `0xa0000005` (UxIdentity): SHA-256 of the identity; data: the identity.
     Identity,
+    /// `0xa0000006` (ours; ST 1.3 defines no event for it): SHA-256 of `ospkg_trust_policy`,
+    /// the Sigsum policy, as written; data: the same bytes. Only when the file is present, so
+    /// a directory without one measures exactly the reference's six events.
+    SigsumPolicy,
 }
 
 impl EventKind {
-    /// All six, in measurement order.
-    pub const ALL: [Self; 6] = [
+    /// All seven, in measurement order.
+    pub const ALL: [Self; 7] = [
         Self::OspkgArchive,
         Self::OspkgDescriptor,
         Self::TrustPolicy,
         Self::SigningRoot,
         Self::TlsRoots,
+        Self::SigsumPolicy,
         Self::Identity,
     ];
 
@@ -67,6 +73,7 @@ impl EventKind {
             Self::SigningRoot => 0xa000_0003,
             Self::TlsRoots => 0xa000_0004,
             Self::Identity => 0xa000_0005,
+            Self::SigsumPolicy => 0xa000_0006,
         }
     }
 
@@ -79,7 +86,9 @@ impl EventKind {
     pub fn pcr(self) -> u32 {
         match self {
             Self::OspkgArchive | Self::OspkgDescriptor => DETAIL_PCR,
-            Self::TrustPolicy | Self::SigningRoot | Self::TlsRoots => AUTHORITY_PCR,
+            Self::TrustPolicy | Self::SigningRoot | Self::TlsRoots | Self::SigsumPolicy => {
+                AUTHORITY_PCR
+            }
             Self::Identity => IDENTITY_PCR,
         }
     }
@@ -93,6 +102,7 @@ impl EventKind {
             Self::SigningRoot => "signing-root",
             Self::TlsRoots => "tls-roots",
             Self::Identity => "identity",
+            Self::SigsumPolicy => "sigsum-policy",
         }
     }
 }
@@ -167,6 +177,8 @@ pub struct Inputs<'a> {
     /// The identity (NV index [`IDENTITY_NV_INDEX`] after [`identity_from_nv`]); empty when
     /// absent.
     pub identity: &'a [u8],
+    /// `ospkg_trust_policy` (the Sigsum policy) as written, when the directory has one.
+    pub sigsum_policy: Option<&'a [u8]>,
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -175,7 +187,8 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// The layout's six events, in measurement order.
+/// The layout's events, in measurement order: the reference's six, with the Sigsum policy's
+/// after the TLS roots when there is one.
 pub fn events(inputs: &Inputs<'_>) -> Vec<Event> {
     let archive_name = match inputs.archive_source {
         ArchiveSource::Network { file_name } => file_name.to_vec(),
@@ -184,7 +197,7 @@ pub fn events(inputs: &Inputs<'_>) -> Vec<Event> {
     let policy = inputs.trust_policy.to_canonical_json();
     let signing_roots = inputs.signing_roots.concat();
     let tls_roots = inputs.tls_roots.concat();
-    vec![
+    let mut events = vec![
         Event::new(EventKind::OspkgArchive, inputs.archive_sha256, archive_name),
         Event::new(
             EventKind::OspkgDescriptor,
@@ -198,12 +211,20 @@ pub fn events(inputs: &Inputs<'_>) -> Vec<Event> {
             signing_roots,
         ),
         Event::new(EventKind::TlsRoots, sha256(&tls_roots), tls_roots),
-        Event::new(
-            EventKind::Identity,
-            sha256(inputs.identity),
-            inputs.identity.to_vec(),
-        ),
-    ]
+    ];
+    if let Some(policy) = inputs.sigsum_policy {
+        events.push(Event::new(
+            EventKind::SigsumPolicy,
+            sha256(policy),
+            policy.to_vec(),
+        ));
+    }
+    events.push(Event::new(
+        EventKind::Identity,
+        sha256(inputs.identity),
+        inputs.identity.to_vec(),
+    ));
+    events
 }
 
 /// The descriptor event's data: the descriptor as the reference re-serialises it (Go
@@ -313,13 +334,14 @@ mod tests {
                 (13, 0xa000_0002),
                 (13, 0xa000_0003),
                 (13, 0xa000_0004),
+                (13, 0xa000_0006),
                 (14, 0xa000_0005)
             ]
         );
         for k in EventKind::ALL {
             assert_eq!(EventKind::from_event_type(k.event_type()), Some(k));
         }
-        assert_eq!(EventKind::from_event_type(0xa000_0006), None);
+        assert_eq!(EventKind::from_event_type(0xa000_0007), None);
     }
 
     #[test]

@@ -64,6 +64,7 @@ fn the_events(f: &Fixture, source: ArchiveSource<'_>, identity: &[u8]) -> Vec<st
         signing_roots: &roots,
         tls_roots: &tls,
         identity,
+        sigsum_policy: None,
     })
 }
 
@@ -72,7 +73,18 @@ fn go_made_package_gives_the_pinned_events_and_pcrs() {
     let f = fixture();
     let ev = the_events(&f, ArchiveSource::Initramfs, b"host-1");
     let kinds: Vec<_> = ev.iter().map(|e| e.kind().unwrap()).collect();
-    assert_eq!(kinds, EventKind::ALL);
+    // The reference's six, in its order (no Sigsum policy here).
+    assert_eq!(
+        kinds,
+        [
+            EventKind::OspkgArchive,
+            EventKind::OspkgDescriptor,
+            EventKind::TrustPolicy,
+            EventKind::SigningRoot,
+            EventKind::TlsRoots,
+            EventKind::Identity
+        ]
+    );
     let measured: Vec<String> = ev.iter().map(|e| hex(&e.measured)).collect();
     assert_eq!(
         measured,
@@ -241,6 +253,7 @@ fn several_signing_roots_are_one_event_over_the_concatenation() {
         signing_roots: &roots,
         tls_roots: &none,
         identity: b"",
+        sigsum_policy: None,
     });
     assert_eq!(two.len(), 6);
     assert_eq!(two[3].data, [f.root.clone(), other.clone()].concat());
@@ -248,4 +261,41 @@ fn several_signing_roots_are_one_event_over_the_concatenation() {
     // No TLS roots file: SHA-256 of nothing.
     assert!(two[4].data.is_empty());
     assert_eq!(two[4].measured, sha256(b""));
+}
+
+/// A Sigsum policy in the trust policy directory (ST 1.3) is measured as a seventh event
+/// (ours) into PCR 13, after the TLS roots: the file as written. Without one, the events are
+/// the reference's six, unchanged.
+#[test]
+fn a_sigsum_policy_is_a_seventh_event_into_pcr_13() {
+    let f = fixture();
+    let policy =
+        b"log 4644af2abd40f4895a003bca350f9d5912ab301a49c77f13e5b6d905c20a5fe6\nquorum none\n";
+    let roots = [f.root.as_slice()];
+    let tls: Vec<&[u8]> = f.tls.iter().map(Vec::as_slice).collect();
+    let inputs = |sigsum_policy| Inputs {
+        archive_sha256: sha256(&f.archive),
+        archive_source: ArchiveSource::Initramfs,
+        descriptor_bytes: &f.descriptor_bytes,
+        descriptor: &f.descriptor,
+        trust_policy: &f.policy,
+        signing_roots: &roots,
+        tls_roots: &tls,
+        identity: b"host-1",
+        sigsum_policy,
+    };
+    let without = events(&inputs(None));
+    let with = events(&inputs(Some(policy)));
+    assert_eq!(with.len(), 7);
+    assert_eq!(with[5].kind(), Some(EventKind::SigsumPolicy));
+    assert_eq!((with[5].pcr, with[5].event_type), (13, 0xa000_0006));
+    assert_eq!(with[5].data, policy);
+    assert_eq!(with[5].measured, sha256(policy));
+    assert_eq!(&with[..5], &without[..5]);
+    assert_eq!(with[6], without[5]);
+    let banks = [Bank::Sha256];
+    let (a, b) = (predict(&without, &banks), predict(&with, &banks));
+    assert_eq!(a.get(Bank::Sha256, 12), b.get(Bank::Sha256, 12));
+    assert_ne!(a.get(Bank::Sha256, 13), b.get(Bank::Sha256, 13));
+    assert_eq!(a.get(Bank::Sha256, 14), b.get(Bank::Sha256, 14));
 }

@@ -173,6 +173,7 @@ pub(crate) fn predict(a: &PredictArgs) -> Result<()> {
         signing_roots: &signing_roots,
         tls_roots: &tls_roots,
         identity: a.identity.as_bytes(),
+        sigsum_policy: trust.sigsum_policy_text(),
     });
     let banks: Vec<Bank> = if a.banks.is_empty() {
         Bank::ALL.to_vec()
