@@ -37,11 +37,8 @@ pub mod trust_files {
     /// The ST 1.3 Sigsum policy (optional): the logs and witnesses a Sigsum proof in a
     /// descriptor is checked against. Without it, proofs do not count.
     pub const SIGSUM_POLICY: &str = "ospkg_trust_policy";
-    /// The ST 1.2 age identities for encrypted OS packages. Not implemented yet: refused.
+    /// The ST 1.2 age identities that decrypt downloaded OS packages (optional; secret).
     pub const DECRYPTION_IDENTITIES: &str = "decryption_identities";
-    /// Files of the ST format that this version does not implement; a directory holding one
-    /// is rejected rather than half-honoured (fail closed).
-    pub const NOT_YET_SUPPORTED: &[&str] = &[DECRYPTION_IDENTITIES];
 }
 
 /// How stboot gets its OS package, given the trust policy and the host config it ended up

@@ -25,6 +25,7 @@ pub struct TrustDir {
     tls_roots_pem: Option<Vec<u8>>,
     sigsum: Option<st_sigsum::Policy>,
     sigsum_text: Option<Vec<u8>>,
+    identities: Option<st_age::Identities>,
 }
 
 /// Why a trust policy directory was refused: the file and what is wrong with it.
@@ -70,10 +71,10 @@ pub enum TrustDirErrorKind {
          Sigsum policy that proofs are checked against)"
     )]
     SigsumRequiredWithoutPolicy,
-    /// A file of a later ST release that this version does not implement. Refused rather than
-    /// ignored: ignoring a Sigsum policy would boot packages the operator required to be logged.
-    #[error("present, but this stboot-rs does not implement it yet; remove it or upgrade")]
-    NotYetSupported,
+    /// `decryption_identities` is not a valid age identity file (the message names the line,
+    /// never a key).
+    #[error("age identities: {0}")]
+    Identities(#[source] st_age::KeyFileError),
 }
 
 impl std::fmt::Debug for TrustDir {
@@ -83,6 +84,10 @@ impl std::fmt::Debug for TrustDir {
             .field("signing_roots", &self.roots.len())
             .field("tls_roots", &self.tls_roots.len())
             .field("sigsum_policy", &self.sigsum.is_some())
+            .field(
+                "decryption_identities",
+                &self.identities.as_ref().map(st_age::Identities::len),
+            )
             .finish()
     }
 }
@@ -114,14 +119,6 @@ impl TrustDir {
                 kind: TrustDirErrorKind::Missing,
             })
         };
-        for &file in trust_files::NOT_YET_SUPPORTED {
-            if get(file, MAX_ROOTS_FILE_BYTES)?.is_some() {
-                return Err(TrustDirError {
-                    file,
-                    kind: TrustDirErrorKind::NotYetSupported,
-                });
-            }
-        }
         let policy_json = required(
             get(trust_files::TRUST_POLICY, MAX_TRUST_POLICY_BYTES)?,
             trust_files::TRUST_POLICY,
@@ -163,6 +160,14 @@ impl TrustDir {
             }
             None => None,
         };
+        let identities = get(trust_files::DECRYPTION_IDENTITIES, st_age::MAX_KEY_FILE)?
+            .map(|text| {
+                st_age::Identities::parse(&text).map_err(|e| TrustDirError {
+                    file: trust_files::DECRYPTION_IDENTITIES,
+                    kind: TrustDirErrorKind::Identities(e),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             policy,
             policy_json,
@@ -172,6 +177,7 @@ impl TrustDir {
             tls_roots_pem,
             sigsum,
             sigsum_text,
+            identities,
         })
     }
 
@@ -222,6 +228,11 @@ impl TrustDir {
     /// `ospkg_trust_policy` as written, when present.
     pub fn sigsum_policy_text(&self) -> Option<&[u8]> {
         self.sigsum_text.as_deref()
+    }
+    /// `decryption_identities` (age X25519 identities for encrypted OS packages), when present.
+    /// Secret: never log it; [`st_age::Identities::recipients`] are the public halves.
+    pub fn decryption_identities(&self) -> Option<&st_age::Identities> {
+        self.identities.as_ref()
     }
 }
 
@@ -274,16 +285,30 @@ mod tests {
     }
 
     #[test]
-    fn later_st_files_are_refused_not_ignored() {
-        for name in trust_files::NOT_YET_SUPPORTED {
-            let mut files = BTreeMap::new();
-            files.insert("trust_policy.json", POLICY.to_vec());
-            files.insert("ospkg_signing_root.pem", root_pem());
-            files.insert(*name, b"anything".to_vec());
-            let e = load(&files).unwrap_err();
-            assert_eq!(e.file, *name);
-            assert!(matches!(e.kind, TrustDirErrorKind::NotYetSupported), "{e}");
-        }
+    fn decryption_identities_are_loaded_and_a_bad_line_is_named_without_the_key() {
+        let mut files = BTreeMap::new();
+        files.insert("trust_policy.json", POLICY.to_vec());
+        files.insert("ospkg_signing_root.pem", root_pem());
+        assert!(load(&files).unwrap().decryption_identities().is_none());
+        let mut random = |b: &mut [u8]| b.iter_mut().for_each(|x| *x = 7);
+        let id = st_age::Identity::generate(&mut random);
+        let text = format!("# created for a test\n{}\n", id.to_secret_string().as_str());
+        files.insert("decryption_identities", text.clone().into_bytes());
+        let dir = load(&files).unwrap();
+        let ids = dir.decryption_identities().unwrap();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids.recipients().next(), Some(id.recipient()));
+        assert!(!format!("{dir:?}").contains("AGE-SECRET-KEY"));
+
+        let secret = id.to_secret_string();
+        let broken = format!("{}\nAGE-SECRET-KEY-1NOTAKEY\n", secret.as_str());
+        files.insert("decryption_identities", broken.into_bytes());
+        let e = load(&files).unwrap_err();
+        assert_eq!(e.file, "decryption_identities");
+        assert!(matches!(e.kind, TrustDirErrorKind::Identities(_)), "{e}");
+        let shown = e.to_string();
+        assert!(shown.contains("line 2"), "{shown}");
+        assert!(!shown.contains(secret.as_str()), "{shown}");
     }
 
     #[test]
@@ -349,6 +374,6 @@ mod tests {
         assert!(matches!(e.kind, TrustDirErrorKind::TooLarge { .. }), "{e}");
         let e = TrustDir::load(|_, _| Err::<Option<Vec<u8>>, _>(std::io::Error::other("EIO")))
             .unwrap_err();
-        assert_eq!(e.to_string(), "decryption_identities: EIO");
+        assert_eq!(e.to_string(), "trust_policy.json: EIO");
     }
 }

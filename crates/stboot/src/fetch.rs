@@ -399,7 +399,14 @@ impl Transport for HttpTransport {
         let mut buf = Vec::new();
         let mut got = 0u64;
         let mut window = RateWindow::new(self.rate);
-        let storing = |e: io::Error| FetchError::Other(format!("storing body: {e}"));
+        // A refused encrypted body says why itself; other sink errors are about storing.
+        let storing = |e: io::Error| match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::decrypt::DecryptError>())
+        {
+            Some(refused) => FetchError::Other(refused.to_string()),
+            None => FetchError::Other(format!("storing body: {e}")),
+        };
         loop {
             let (read, direct) = match sink.spare() {
                 Some(Ok(spare)) => (reader.read(spare), true),

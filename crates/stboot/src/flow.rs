@@ -15,6 +15,7 @@
 //! Every error is typed ([`FlowError`], with its [`Stage`]) and rendered once, in the log line
 //! that carries a stable [`markers`] prefix.
 
+use crate::decrypt::ArchiveSink;
 use crate::fetch::{self, FetchError, Redactor, Transport};
 use crate::options::{Options, TpmPolicy};
 use st_format::archive::{ArchiveError, ArchiveLimits};
@@ -23,8 +24,7 @@ use st_format::image::{effective_fetch_method, trust_files};
 use st_format::limits::{MAX_DESCRIPTOR_BYTES, MAX_HOST_CONFIG_BYTES};
 use st_format::{Descriptor, DescriptorError, FetchMethod, HostConfig};
 use st_verify::{
-    HashedArchive, HashingBuffer, Policy, TrustDir, TrustDirError, UnixTime, VerifiedOsPackage,
-    VerifyError,
+    HashedArchive, Policy, TrustDir, TrustDirError, UnixTime, VerifiedOsPackage, VerifyError,
 };
 use std::fmt;
 use std::io;
@@ -268,6 +268,13 @@ pub enum PackageFileError {
     /// Verification refused the package.
     #[error("{}", describe_rejection(.0))]
     Rejected(#[source] VerifyError),
+    /// An age-encrypted descriptor in the image: only downloaded packages are decrypted (the
+    /// image holds the identities, so encrypting a package inside it protects nothing).
+    #[error(
+        "age-encrypted; only downloaded OS packages are decrypted, put the plaintext package in \
+         the image"
+    )]
+    Encrypted,
 }
 
 /// Why nothing was (or will be) booted. [`FlowError::stage`] says where.
@@ -591,6 +598,14 @@ fn try_url(
     if from != *url {
         log::info!("descriptor from {}", red.url(&from));
     }
+    let identities = trust.dir.decryption_identities();
+    let (bytes, encrypted) =
+        crate::decrypt::descriptor_plaintext(bytes, identities, MAX_DESCRIPTOR_BYTES)?;
+    if encrypted {
+        log::info!("descriptor was age-encrypted: decrypted");
+    } else if identities.is_some() {
+        log::info!("descriptor is not encrypted (accepted: signatures protect it)");
+    }
     let descriptor = Descriptor::from_json(&bytes).map_err(|e| e.to_string())?;
     let zip_url = archive_url(url, descriptor.os_pkg_url())?;
     let zip_shown = red.url(&zip_url);
@@ -601,14 +616,14 @@ fn try_url(
     }
     log::info!("fetching archive {zip_shown}");
     let t = Instant::now();
-    let mut sink = HashingBuffer::default();
+    let mut sink = ArchiveSink::new(identities);
     let got = fetch::with_retries(
         &zip_shown,
         opts.attempts_per_url,
         opts.backoff,
         deadline,
         || {
-            sink = HashingBuffer::default();
+            sink = ArchiveSink::new(identities);
             transport.get(&zip_url, archive_cap, deadline, &mut sink)
         },
     );
@@ -616,14 +631,19 @@ fn try_url(
     let fetched = got.map_err(|e| format!("archive {zip_shown}: {e}"))?;
     let (size, zip_shown) = (fetched.len, red.url(&fetched.url));
     let rate = size as f64 / transfer.as_secs_f64().max(1e-6) / 1e6;
-    log::info!(
-        "archive: {size} bytes from {zip_shown} in {:.2} s ({rate:.1} MB/s), hashed on arrival",
-        transfer.as_secs_f64()
-    );
     let t = Instant::now();
-    let archive = sink
+    let (archive, encrypted) = sink
         .finish()
-        .map_err(|e| format!("archive {zip_shown}: storing: {e}"))?;
+        .map_err(|e| format!("archive {zip_shown}: {e}"))?;
+    log::info!(
+        "archive: {size} bytes from {zip_shown} in {:.2} s ({rate:.1} MB/s), {} on arrival",
+        transfer.as_secs_f64(),
+        if encrypted {
+            "decrypted (age) and hashed"
+        } else {
+            "hashed"
+        }
+    );
     let verified = st_verify::verify_hashed(&descriptor, archive, policy)
         .map_err(|e| format!("archive {zip_shown}: {}", describe_rejection(&e)))?;
     timings.verify = t.elapsed();
@@ -665,6 +685,13 @@ fn from_initramfs(
     };
     log::info!("OS package from the initramfs: /{zip}");
     let descriptor_bytes = read(&json, MAX_DESCRIPTOR_BYTES as u64)?;
+    if st_age::is_encrypted(&descriptor_bytes) || st_age::is_armored(&descriptor_bytes) {
+        return Err(FlowError::PackageFile {
+            path: json,
+            source: PackageFileError::Encrypted,
+        }
+        .into());
+    }
     let descriptor =
         Descriptor::from_json(&descriptor_bytes).map_err(|e| FlowError::PackageFile {
             path: json.clone(),
@@ -1090,6 +1117,7 @@ fn measure(
         signing_roots: &roots,
         tls_roots: &tls,
         identity: &identity,
+        sigsum_policy: ready.trust.dir.sigsum_policy_text(),
     });
     let mut log = st_measure::EventLog::new(&banks);
     for event in &events {

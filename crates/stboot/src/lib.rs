@@ -12,6 +12,7 @@
 //! * [`options`]: `stboot.<key>=<value>` options from the kernel command line.
 //! * [`platform`]: the real effects (st-host) and the final kexec; `--dry-run` support.
 
+pub mod decrypt;
 pub mod fetch;
 pub mod flow;
 pub mod options;

@@ -64,7 +64,9 @@ impl Transport for FakeTransport {
             });
         }
         sink.expect(b.len() as u64).unwrap();
-        sink.write_all(&b).unwrap();
+        // As the real transport: a sink that refuses the body ends the fetch with its reason.
+        sink.write_all(&b)
+            .map_err(|e| FetchError::Other(e.to_string()))?;
         Ok(Fetched {
             len: b.len() as u64,
             url: from,
@@ -97,6 +99,8 @@ struct FakeEnv {
     tpm: Option<FakeTpm>,
     /// `trust_policy.json` instead of the vector's.
     policy_json: Option<Vec<u8>>,
+    /// `decryption_identities` (age), when set.
+    identities: Option<Vec<u8>>,
 }
 
 /// A buffer that is always full.
@@ -133,6 +137,7 @@ impl FakeEnv {
             full: Full,
             tpm: None,
             policy_json: None,
+            identities: None,
         }
     }
     fn serve(&self, url: &str, answers: Vec<Answer>) {
@@ -161,6 +166,9 @@ impl Env for FakeEnv {
             && let Some(json) = &self.policy_json
         {
             return Ok(Some(json.clone()));
+        }
+        if name == "decryption_identities" {
+            return Ok(self.identities.clone());
         }
         Ok(std::fs::read(vectors().join("trust").join(self.policy).join(name)).ok())
     }
@@ -1004,4 +1012,179 @@ fn no_provisioning_after_a_broken_trust_policy() {
     let f = flow::run(&mut env, &opts()).err().unwrap();
     assert_eq!(f.stage(), flow::Stage::TrustPolicy);
     assert!(!f.allows_provisioning());
+}
+
+fn run_fails(env: &mut FakeEnv) -> flow::Failure {
+    match flow::run(env, &opts()) {
+        Ok(_) => panic!("the package was accepted"),
+        Err(f) => f,
+    }
+}
+
+/// An age identity made from a seed, and its identity file.
+fn age_identity(seed: u8) -> (st_age::Identity, Vec<u8>) {
+    let mut random = |b: &mut [u8]| b.iter_mut().for_each(|x| *x = seed);
+    let id = st_age::Identity::generate(&mut random);
+    let file = format!("# test identity\n{}\n", id.to_secret_string().as_str()).into_bytes();
+    (id, file)
+}
+
+fn age_encrypt(to: &st_age::Identity, plain: &[u8]) -> Vec<u8> {
+    let mut n = 0u8;
+    let mut random = |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| {
+            n = n.wrapping_add(13);
+            *x = n;
+        })
+    };
+    st_age::encrypt(&[*to.recipient()], plain, Vec::new(), &mut random).unwrap()
+}
+
+#[test]
+fn encrypted_packages_are_decrypted_on_arrival_and_verified_as_plaintext() {
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    let (id, file) = age_identity(9);
+    env.identities = Some(file);
+    let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
+    env.serve(
+        "https://a.example/os.json",
+        vec![Answer::Body(age_encrypt(&id, &json))],
+    );
+    env.serve(
+        "https://a.example/os.zip",
+        vec![Answer::Body(age_encrypt(&id, &zip))],
+    );
+    let ready = flow::run(env, &opts()).unwrap();
+    // What is verified, and later measured, is the plaintext: as if it was never encrypted.
+    assert_eq!(ready.verified.digest(), st_verify::ArchiveDigest::of(&zip));
+    assert_eq!(ready.verified.archive_len(), zip.len() as u64);
+    assert_eq!(ready.descriptor_bytes, json);
+    assert_eq!(ready.verified.report().valid(), 1);
+}
+
+#[test]
+fn encrypted_packages_without_the_right_identity_boot_nothing_and_say_why() {
+    let (id, _) = age_identity(10);
+    let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
+    let (ejson, ezip) = (age_encrypt(&id, &json), age_encrypt(&id, &zip));
+    // No identities in the trust policy directory.
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.serve(
+        "https://a.example/os.json",
+        vec![Answer::Body(ejson.clone())],
+    );
+    let f = run_fails(env);
+    assert_eq!(f.stage(), flow::Stage::Fetch, "{f}");
+    assert!(
+        f.attempts[0]
+            .contains("age-encrypted, but the trust policy directory has no decryption_identities"),
+        "{f}"
+    );
+    // Another machine's identity.
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.identities = Some(age_identity(11).1);
+    env.serve("https://a.example/os.json", vec![Answer::Body(ejson)]);
+    let f = run_fails(env);
+    assert!(f.attempts[0].contains("descriptor: decrypting"), "{f}");
+    // A plaintext descriptor, but the archive is encrypted to someone else.
+    let env = &mut FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.identities = Some(age_identity(11).1);
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(ezip)]);
+    let f = run_fails(env);
+    assert!(f.attempts[0].contains("decrypting"), "{f}");
+    assert!(!f.attempts[0].contains("storing body"), "{f}");
+}
+
+#[test]
+fn tampered_or_truncated_ciphertext_falls_through_to_the_next_server() {
+    let (id, file) = age_identity(12);
+    let (json, zip) = package("good-1-of-1", "os.zip");
+    let ezip = age_encrypt(&id, &zip);
+    let mut tampered = ezip.clone();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 0x40;
+    let truncated = ezip[..ezip.len() - 1].to_vec();
+    let env = &mut FakeEnv::new(&host_config(
+        "https://a.example/os.json,https://b.example/os.json,https://c.example/os.json",
+    ));
+    env.identities = Some(file);
+    for (host, body) in [("a", tampered), ("b", truncated), ("c", ezip)] {
+        env.serve(
+            &format!("https://{host}.example/os.json"),
+            vec![Answer::Body(age_encrypt(&id, &json))],
+        );
+        env.serve(
+            &format!("https://{host}.example/os.zip"),
+            vec![Answer::Body(body)],
+        );
+    }
+    let ready = flow::run(env, &opts()).unwrap();
+    assert_eq!(ready.source, "https://c.example/os.zip");
+    assert_eq!(ready.verified.digest(), st_verify::ArchiveDigest::of(&zip));
+}
+
+#[test]
+fn an_encrypted_package_in_the_image_is_refused_by_name() {
+    let (id, file) = age_identity(13);
+    let (json, zip) = package("good-1-of-1", "provision.zip");
+    let env = &mut FakeEnv::new(r#"{"network_mode":"dhcp","ospkg_pointer":"provision.zip"}"#);
+    env.identities = Some(file);
+    env.files
+        .insert("ospkg/provision.json".into(), age_encrypt(&id, &json));
+    env.files.insert("ospkg/provision.zip".into(), zip);
+    let f = run_fails(env);
+    assert!(
+        f.to_string()
+            .contains("only downloaded OS packages are decrypted"),
+        "{f}"
+    );
+}
+
+/// A Sigsum-logged package under a directory with `ospkg_trust_policy`: the policy file is a
+/// seventh event into PCR 13 (after the TLS roots), and the log replays to the TPM's values.
+#[test]
+fn the_sigsum_policy_is_measured_into_pcr_13() {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.policy = "sigsum-1";
+    let (json, zip) = package("sigsum-logged", "https://a.example/os.zip");
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve("https://a.example/os.zip", vec![Answer::Body(zip)]);
+    let ready = flow::run(&mut env, &opts()).unwrap();
+    let tpm_steps = with_tpm(&mut env);
+    let f = flow::boot(&mut env, ready, &opts(), Instant::now());
+    assert_eq!(f.stage(), flow::Stage::Kexec, "{f}");
+    assert_eq!(
+        *tpm_steps.borrow(),
+        [
+            "extend 12",
+            "extend 12",
+            "extend 13",
+            "extend 13",
+            "extend 13",
+            "extend 13",
+            "extend 14"
+        ]
+    );
+    let init = &env.initramfs;
+    let entries = st_image::cpio::read_archive(&init[find_hand_off(init)..]).unwrap();
+    let log = entries
+        .iter()
+        .find(|e| e.name == "stboot/eventlog.bin")
+        .unwrap();
+    let parsed = st_measure::parse_log(log.data).unwrap();
+    let policy = std::fs::read(vectors().join("trust/sigsum-1/ospkg_trust_policy")).unwrap();
+    assert!(
+        parsed
+            .events
+            .iter()
+            .any(|e| e.event_type == 0xa000_0006 && e.pcr == 13 && e.data == policy),
+        "the Sigsum policy event is in the log"
+    );
+    let replayed = st_measure::replay(&parsed);
+    let tpm = env.tpm.as_ref().unwrap();
+    assert_eq!(
+        replayed.pcrs.get(st_measure::Bank::Sha256, 13).unwrap(),
+        tpm.pcrs[&(st_measure::Bank::Sha256.alg_id(), 13)].as_slice()
+    );
 }

@@ -296,6 +296,61 @@ fn archive_bodies_are_read_into_the_hashing_buffer() {
     }
 }
 
+/// The archive sink over a real transport: an age-encrypted body is decrypted as it arrives
+/// (through `write`), a plaintext one read in place after the first bytes (through `spare`), and
+/// a ciphertext encrypted to another identity ends the fetch with the decryption's reason.
+#[test]
+fn encrypted_and_plain_archives_through_the_archive_sink() {
+    let plain: Vec<u8> = (0..1_000_003u32).map(|i| (i % 241) as u8).collect();
+    let mut seed = |b: &mut [u8]| b.iter_mut().for_each(|x| *x = 21);
+    let id = st_age::Identity::generate(&mut seed);
+    let ids = st_age::Identities::new(vec![id.clone()]).unwrap();
+    let mut n = 0u8;
+    let mut random = |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| {
+            n = n.wrapping_add(3);
+            *x = n;
+        })
+    };
+    let cipher = st_age::encrypt(&[*id.recipient()], &plain[..], Vec::new(), &mut random).unwrap();
+    let plain: &'static [u8] = Box::leak(plain.into_boxed_slice());
+    let cipher: &'static [u8] = Box::leak(cipher.into_boxed_slice());
+    for (body, encrypted) in [(cipher, true), (plain, false)] {
+        let port = serve(None, Behaviour::Ok(body));
+        let mut t = HttpTransport::new(&[], Duration::from_secs(2));
+        let mut sink = stboot::decrypt::ArchiveSink::new(Some(&ids));
+        let got = t
+            .get(
+                &Url::parse(&format!("http://127.0.0.1:{port}/os.zip")).unwrap(),
+                1 << 30,
+                Instant::now() + Duration::from_secs(20),
+                &mut sink,
+            )
+            .unwrap();
+        assert_eq!(got.len, body.len() as u64);
+        let (archive, was) = sink.finish().unwrap();
+        assert_eq!(was, encrypted);
+        assert_eq!(archive.bytes(), plain);
+        assert_eq!(archive.digest(), st_verify::ArchiveDigest::of(plain));
+    }
+    let mut other = |b: &mut [u8]| b.iter_mut().for_each(|x| *x = 22);
+    let wrong = st_age::Identities::new(vec![st_age::Identity::generate(&mut other)]).unwrap();
+    let port = serve(None, Behaviour::Ok(cipher));
+    let mut t = HttpTransport::new(&[], Duration::from_secs(2));
+    let mut sink = stboot::decrypt::ArchiveSink::new(Some(&wrong));
+    match t.get(
+        &Url::parse(&format!("http://127.0.0.1:{port}/os.zip")).unwrap(),
+        1 << 30,
+        Instant::now() + Duration::from_secs(20),
+        &mut sink,
+    ) {
+        Err(FetchError::Other(why)) => {
+            assert!(why.starts_with("decrypting: no identity matches"), "{why}");
+        }
+        other => panic!("expected the decryption's reason, got {other:?}"),
+    }
+}
+
 fn fetch(t: &mut HttpTransport, url: &str) -> Result<stboot::fetch::Fetched, FetchError> {
     let mut body = Vec::new();
     t.get(

@@ -416,13 +416,13 @@ fn refusals_name_the_input() {
         &["--trust-policy", "tp2"],
         "trust policy directory tp2: ospkg_trust_policy: Sigsum policy: line 1: log public key",
     );
-    // A file of a later ST release this version does not implement is refused, not ignored:
-    // an image that silently dropped the age identities would not boot encrypted packages.
+    // So are the age identities: an image with a broken identity file would not boot
+    // encrypted packages.
     std::fs::remove_file(tp2.join("ospkg_trust_policy")).unwrap();
     std::fs::write(tp2.join("decryption_identities"), "AGE-SECRET-KEY-1\n").unwrap();
     check(
         &["--trust-policy", "tp2"],
-        "trust policy directory tp2: decryption_identities: present, but this stboot-rs does not implement it yet",
+        "trust policy directory tp2: decryption_identities: age identities: line 1",
     );
 }
 
