@@ -512,6 +512,12 @@ impl<'a> StbootImage<'a> {
             if tp.sigsum_policy_text().is_some() {
                 items.push(format!("{TRUST_POLICY_DIR}/{}", trust_files::SIGSUM_POLICY));
             }
+            if tp.decryption_identities_file().is_some() {
+                items.push(format!(
+                    "{TRUST_POLICY_DIR}/{}",
+                    trust_files::DECRYPTION_IDENTITIES
+                ));
+            }
         }
         if self.host_config.is_some() {
             items.push(HOST_CONFIG_PATH.to_owned());
@@ -566,6 +572,13 @@ impl<'a> StbootImage<'a> {
             items.insert(
                 format!("{TRUST_POLICY_DIR}/{}", trust_files::SIGSUM_POLICY),
                 file(0o644, Contents::Bytes(sigsum)),
+            );
+        }
+        if let Some(identities) = tp.decryption_identities_file() {
+            // A secret: readable by root (stboot) only.
+            items.insert(
+                format!("{TRUST_POLICY_DIR}/{}", trust_files::DECRYPTION_IDENTITIES),
+                file(0o600, Contents::Bytes(identities)),
             );
         }
         if let Some((_, json)) = self.host_config {

@@ -553,3 +553,33 @@ fn sigsum_policy_is_in_the_image() {
         "{names:?}"
     );
 }
+
+/// The age identities (ST 1.2 `decryption_identities`) go into the image byte for byte, readable
+/// by root only: without them stboot could not decrypt an encrypted package.
+#[test]
+fn decryption_identities_are_in_the_image_root_only() {
+    let mut seed = |b: &mut [u8]| b.iter_mut().for_each(|x| *x = 5);
+    let id = st_age::Identity::generate(&mut seed);
+    let file = format!("{}\n", id.to_secret_string().as_str()).into_bytes();
+    let policy = br#"{"ospkg_signature_threshold":1,"ospkg_fetch_method":"network"}"#;
+    let dir = st_verify::TrustDir::load(|name, _| {
+        Ok::<_, std::convert::Infallible>(match name {
+            "trust_policy.json" => Some(policy.to_vec()),
+            "ospkg_signing_root.pem" => Some(ROOTS.to_vec()),
+            "decryption_identities" => Some(file.clone()),
+            _ => None,
+        })
+    })
+    .unwrap();
+    let i = inputs();
+    let mut img = StbootImage::new(&i.stboot).unwrap();
+    img.trust_dir(dir).unwrap();
+    let planned = img.paths();
+    let bytes = build(img, Compression::None);
+    let entries = cpio::read_archive(&bytes).unwrap();
+    let name = "etc/trust_policy/decryption_identities";
+    assert!(planned.iter().any(|p| p == name), "{planned:?}");
+    let e = entries.iter().find(|e| e.name == name).unwrap();
+    assert_eq!(e.data, file);
+    assert_eq!(e.mode, mode::S_IFREG | 0o600);
+}

@@ -26,6 +26,7 @@ pub struct TrustDir {
     sigsum: Option<st_sigsum::Policy>,
     sigsum_text: Option<Vec<u8>>,
     identities: Option<st_age::Identities>,
+    identities_text: Option<Vec<u8>>,
 }
 
 /// Why a trust policy directory was refused: the file and what is wrong with it.
@@ -160,9 +161,11 @@ impl TrustDir {
             }
             None => None,
         };
-        let identities = get(trust_files::DECRYPTION_IDENTITIES, st_age::MAX_KEY_FILE)?
+        let identities_text = get(trust_files::DECRYPTION_IDENTITIES, st_age::MAX_KEY_FILE)?;
+        let identities = identities_text
+            .as_deref()
             .map(|text| {
-                st_age::Identities::parse(&text).map_err(|e| TrustDirError {
+                st_age::Identities::parse(text).map_err(|e| TrustDirError {
                     file: trust_files::DECRYPTION_IDENTITIES,
                     kind: TrustDirErrorKind::Identities(e),
                 })
@@ -178,6 +181,7 @@ impl TrustDir {
             sigsum,
             sigsum_text,
             identities,
+            identities_text,
         })
     }
 
@@ -233,6 +237,10 @@ impl TrustDir {
     /// Secret: never log it; [`st_age::Identities::recipients`] are the public halves.
     pub fn decryption_identities(&self) -> Option<&st_age::Identities> {
         self.identities.as_ref()
+    }
+    /// `decryption_identities` as written, when present (for building an image). Secret.
+    pub fn decryption_identities_file(&self) -> Option<&[u8]> {
+        self.identities_text.as_deref()
     }
 }
 
