@@ -52,7 +52,7 @@ fn random(len: usize, seed: u64) -> Vec<u8> {
 /// The test OS initramfs plus a random `payload` file so the package has `total` bytes: a
 /// gzip cpio with /init and busybox, then (4-byte aligned) an uncompressed cpio with the payload
 /// (the kernel unpacks concatenated archives).
-fn big_initramfs(out: &Path, kernel_len: u64, total: u64) -> Result<()> {
+pub(crate) fn big_initramfs(out: &Path, kernel_len: u64, total: u64) -> Result<()> {
     test_os_initramfs(out, &[], None)?;
     let base = fs::metadata(out)?.len();
     let want = total.saturating_sub(kernel_len + base + 512);

@@ -13,6 +13,7 @@ mod boot;
 pub(crate) mod bootbench;
 pub(crate) mod demo;
 mod dns;
+mod encrypted;
 mod faulty;
 mod hostconfig;
 mod kernel;

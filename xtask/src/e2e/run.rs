@@ -14,6 +14,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -176,6 +177,7 @@ pub(crate) struct TrustPolicy {
     tls_roots: Option<PathBuf>,
     sigsum_policy: Option<String>,
     sigsum_required: bool,
+    decryption_identities: Option<PathBuf>,
 }
 
 impl TrustPolicy {
@@ -187,7 +189,15 @@ impl TrustPolicy {
             tls_roots: None,
             sigsum_policy: None,
             sigsum_required: false,
+            decryption_identities: None,
         }
+    }
+
+    /// The age identity file (`stmgr keygen age`) copied in as `decryption_identities` (ST 1.2:
+    /// stboot decrypts packages encrypted to its recipient).
+    pub(crate) fn decryption_identities(mut self, file: &Path) -> Self {
+        self.decryption_identities = Some(file.to_owned());
+        self
     }
 
     /// Fetch method `network`, one signing root, threshold 1, the system has no TLS roots.
@@ -244,6 +254,10 @@ impl TrustPolicy {
         )?;
         if let Some(text) = &self.sigsum_policy {
             fs::write(dir.join("ospkg_trust_policy"), text)?;
+        }
+        if let Some(file) = &self.decryption_identities {
+            fs::copy(file, dir.join("decryption_identities"))
+                .with_context(|| format!("copying {}", file.display()))?;
         }
         if self.sigsum_required {
             let file = dir.join("trust_policy.json");
@@ -378,6 +392,7 @@ pub(crate) struct StbootRun<'c> {
     firmware: Firmware,
     extra_qemu: Vec<String>,
     console_input: Vec<(String, Vec<u8>)>,
+    timeout: Option<Duration>,
 }
 
 impl<'c> StbootRun<'c> {
@@ -393,7 +408,15 @@ impl<'c> StbootRun<'c> {
             firmware: Firmware::Direct,
             extra_qemu: Vec::new(),
             console_input: Vec::new(),
+            timeout: None,
         }
+    }
+
+    /// The hard timeout from QEMU start, and the longest wait for each marker (default: the
+    /// accelerator's), for runs that move a lot of data under emulation.
+    pub(crate) fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
     }
 
     /// Type `keys` on the serial console once a console line contains `trigger`.
@@ -455,13 +478,14 @@ impl<'c> StbootRun<'c> {
         }
         cfg.extra_args.extend(self.extra_qemu);
         cfg.console_input = self.console_input;
+        cfg.timeout = self.timeout;
         let (must_see, fail): (&[&str], &[&str]) = match self.outcome {
             Outcome::Boots => (&[VERIFIED, KEXEC, OS_BOOTED], &[NOTHING_BOOTED, "panic at"]),
             Outcome::NothingBooted => (&[NOTHING_BOOTED, RECOVERY], &[OS_BOOTED, KEXEC]),
         };
         cfg.fail_markers
             .extend(fail.iter().map(|f| (*f).to_owned()));
-        let t = marker_timeout(ctx.accel());
+        let t = self.timeout.unwrap_or_else(|| marker_timeout(ctx.accel()));
         let mut vm = ctx.start_vm(&cfg)?;
         for marker in must_see {
             vm.wait_for(marker, t)?;

@@ -170,6 +170,16 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::provisioning_mode,
     },
     Scenario {
+        name: "stboot-encrypted",
+        about: "stboot: descriptor and archive age-encrypted (stmgr keygen age, stmgr ospkg encrypt), the identity in the image -> decrypted on arrival, boots",
+        run: super::encrypted::encrypted_package,
+    },
+    Scenario {
+        name: "stboot-encrypted-256m",
+        about: "stboot: a 256 MiB encrypted package over plain HTTP boots in a 1024 MiB guest (decrypted chunk by chunk into the one archive buffer)",
+        run: super::encrypted::encrypted_256m,
+    },
+    Scenario {
         name: "stboot-provisioning-ctrl-c",
         about: "stboot: Ctrl-C in the announced window -> the provisioning package boots; no key -> the normal one after the window",
         run: boot::provisioning_ctrl_c,
