@@ -96,6 +96,7 @@ fn fuzz_one(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<()> {
     // committed seeds are read-only input.
     let corpus = fuzz_dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus).with_context(|| format!("creating {}", corpus.display()))?;
+    copy_vector_seed_files(target, &corpus)?;
     let seeds = fuzz_dir.join("seeds").join(target);
     let artifacts = fuzz_dir.join("artifacts").join(target);
     let before = list_files(&artifacts);
@@ -149,6 +150,44 @@ fn vector_seeds(target: &str) -> Vec<PathBuf> {
         .map(|d| r.join(d))
         .filter(|d| d.is_dir())
         .collect()
+}
+
+/// Single files of the vectors that seed `target`, where the directories they sit in hold much
+/// else (the Sigsum proofs lie next to the cases' archives): copied into the working corpus
+/// (`vector-<dir>-<name>`), which libFuzzer reads first.
+fn copy_vector_seed_files(target: &str, corpus: &Path) -> Result<()> {
+    let r = root();
+    // (directory whose subdirectories hold the files, file name in each)
+    let globs: &[(&str, &str)] = match target {
+        "sigsum" => &[
+            ("testdata/vectors/cases", "ospkg.zip.proof"),
+            ("testdata/vectors/trust", "ospkg_trust_policy"),
+            ("crates", "testdata/hello-sigsum.proof"),
+            ("crates", "testdata/sigsum-test-2025-3.policy"),
+            ("crates", "testdata/sigsum-generic-2025-1.policy"),
+        ],
+        _ => &[],
+    };
+    for (dir, name) in globs {
+        let Ok(subdirs) = std::fs::read_dir(r.join(dir)) else {
+            continue;
+        };
+        for sub in subdirs.filter_map(|e| e.ok().map(|e| e.path())) {
+            let file = sub.join(name);
+            if !file.is_file() {
+                continue;
+            }
+            let stem = sub.file_name().and_then(|n| n.to_str()).unwrap_or("x");
+            let base = Path::new(name)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("x");
+            let to = corpus.join(format!("vector-{stem}-{base}"));
+            std::fs::copy(&file, &to)
+                .with_context(|| format!("copying {} to {}", file.display(), to.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn list_files(dir: &Path) -> BTreeSet<PathBuf> {
