@@ -164,6 +164,10 @@ pub mod hand_off {
     pub const EVENT_LOG: &str = "stboot/eventlog.bin";
     /// The identity measured into PCR 14 (may be empty).
     pub const IDENTITY: &str = "stboot/identity";
+    /// The OS package descriptor exactly as stboot received it (after decryption): its SHA-256
+    /// is the descriptor event's digest, and it carries the signatures and Sigsum proofs, so an
+    /// attestation agent in the OS can hand a verifier everything PCR 12 commits to.
+    pub const DESCRIPTOR: &str = "stboot/descriptor.json";
 }
 
 /// Where time went, for the summary line and the benchmark.
@@ -1036,6 +1040,8 @@ struct Measured {
     log: Vec<u8>,
     /// The identity measured into PCR 14.
     identity: Vec<u8>,
+    /// The descriptor as received (its SHA-256 is in PCR 12).
+    descriptor: Vec<u8>,
 }
 
 /// Extend the layout's events (`st_measure::events`) into every active bank of the TPM.
@@ -1154,10 +1160,11 @@ fn measure(
     Ok(Some(Measured {
         log: log.to_bytes(),
         identity,
+        descriptor: ready.descriptor_bytes.clone(),
     }))
 }
 
-/// Append the event log and identity to the OS initramfs, as a second cpio archive starting on
+/// Append the event log, identity and descriptor to the OS initramfs, as a second cpio archive starting on
 /// a 4-byte boundary (the kernel's unpacker requires it after the first, compressed or not).
 fn append_hand_off(out: &mut dyn io::Write, written: u64, m: &Measured) -> Result<(), EnvError> {
     let pad = (4 - written % 4) % 4;
@@ -1166,6 +1173,7 @@ fn append_hand_off(out: &mut dyn io::Write, written: u64, m: &Measured) -> Resul
     cpio.dir(hand_off::DIR, 0o755)?;
     cpio.file(hand_off::EVENT_LOG, 0o444, &m.log)?;
     cpio.file(hand_off::IDENTITY, 0o444, &m.identity)?;
+    cpio.file(hand_off::DESCRIPTOR, 0o444, &m.descriptor)?;
     cpio.finish()?;
     Ok(())
 }

@@ -857,6 +857,22 @@ fn measured_before_kexec_in_every_bank_and_the_log_replays_to_the_pcrs() {
         identity.data, b"node-7",
         "NUL bytes trimmed as the reference does"
     );
+    // The descriptor as received, for an attestation agent: its hash is the descriptor event's.
+    let descriptor = entries
+        .iter()
+        .find(|e| e.name == "stboot/descriptor.json")
+        .expect("the descriptor in the OS initramfs");
+    let parsed = st_measure::parse_log(log.data).unwrap();
+    let event = parsed
+        .events
+        .iter()
+        .find(|e| e.event_type == 0xa000_0001)
+        .unwrap();
+    let measured = *st_verify::ArchiveDigest::of(descriptor.data).as_bytes();
+    assert_eq!(
+        event.digest(st_measure::Bank::Sha256.alg_id()),
+        Some(st_measure::Bank::Sha256.hash(&measured).as_slice())
+    );
     let replayed = st_measure::replay(&st_measure::parse_log(log.data).unwrap());
     let tpm = env.tpm.as_ref().unwrap();
     for bank in [
