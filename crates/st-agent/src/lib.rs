@@ -9,3 +9,4 @@ pub mod agent;
 pub mod binding;
 pub mod http;
 pub mod keys;
+pub mod serve;
