@@ -26,6 +26,7 @@ const PURE_CRATES: &[&str] = &[
     "st-tpm",
     "st-sigsum",
     "st-age",
+    "st-attest",
 ];
 
 /// Crates that must not appear in the normal (non-build, non-dev) dependency
