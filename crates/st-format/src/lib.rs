@@ -17,6 +17,7 @@
 pub mod archive;
 pub mod descriptor;
 pub mod efi_varstore;
+pub mod go_ahead;
 pub mod gojson;
 pub mod host_config;
 pub mod image;

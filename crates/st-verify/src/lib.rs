@@ -303,13 +303,28 @@ pub fn check_signatures(
     now: UnixTime,
 ) -> VerifyReport {
     check_all(
-        descriptor,
+        descriptor.entries(),
         digest,
         roots,
         threshold,
         now,
         Logging::default(),
     )
+}
+
+/// The same rule over any (certificate, signature) pairs that sign a 32-byte `digest`: every
+/// certificate check of an OS package signer, an Ed25519 signature over `digest`, once per key,
+/// the threshold. For signed statements other than OS packages (the attestation go-ahead,
+/// docs/attestation.md), whose `digest` is the SHA-256 of the statement; Sigsum proofs do not
+/// count here.
+pub fn check_signed_entries(
+    entries: &[SignatureEntry],
+    digest: &ArchiveDigest,
+    roots: &SigningRoots,
+    threshold: Threshold,
+    now: UnixTime,
+) -> VerifyReport {
+    check_all(entries, digest, roots, threshold, now, Logging::default())
 }
 
 /// Step 2 and 3 of the acceptance path under a whole [`Policy`]: plain signatures and Sigsum
@@ -320,7 +335,7 @@ pub fn check_policy_signatures(
     policy: &Policy<'_>,
 ) -> VerifyReport {
     check_all(
-        descriptor,
+        descriptor.entries(),
         digest,
         policy.roots,
         policy.threshold,
@@ -333,7 +348,7 @@ pub fn check_policy_signatures(
 }
 
 fn check_all(
-    descriptor: &Descriptor,
+    entries: &[SignatureEntry],
     digest: &ArchiveDigest,
     roots: &SigningRoots,
     threshold: Threshold,
@@ -341,8 +356,7 @@ fn check_all(
     logging: Logging<'_>,
 ) -> VerifyReport {
     let mut counted: Vec<([u8; 32], usize)> = Vec::new();
-    let outcomes = descriptor
-        .entries()
+    let outcomes = entries
         .iter()
         .enumerate()
         .map(|(index, entry)| {
