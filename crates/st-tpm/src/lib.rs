@@ -48,6 +48,20 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 pub struct CommandCode(pub u32);
 
 impl CommandCode {
+    /// `TPM_CC_CreatePrimary`.
+    pub const CREATE_PRIMARY: Self = Self(0x0000_0131);
+    /// `TPM_CC_ActivateCredential`.
+    pub const ACTIVATE_CREDENTIAL: Self = Self(0x0000_0147);
+    /// `TPM_CC_PolicySecret`.
+    pub const POLICY_SECRET: Self = Self(0x0000_0151);
+    /// `TPM_CC_Quote`.
+    pub const QUOTE: Self = Self(0x0000_0158);
+    /// `TPM_CC_FlushContext`.
+    pub const FLUSH_CONTEXT: Self = Self(0x0000_0165);
+    /// `TPM_CC_ReadPublic`.
+    pub const READ_PUBLIC: Self = Self(0x0000_0173);
+    /// `TPM_CC_StartAuthSession`.
+    pub const START_AUTH_SESSION: Self = Self(0x0000_0176);
     /// `TPM_CC_Startup`.
     pub const STARTUP: Self = Self(0x0000_0144);
     /// `TPM_CC_NV_Read`.
@@ -66,6 +80,13 @@ impl CommandCode {
     /// The command's name (`PCR_Extend`), when known.
     pub fn name(self) -> Option<&'static str> {
         Some(match self {
+            Self::CREATE_PRIMARY => "CreatePrimary",
+            Self::ACTIVATE_CREDENTIAL => "ActivateCredential",
+            Self::POLICY_SECRET => "PolicySecret",
+            Self::QUOTE => "Quote",
+            Self::FLUSH_CONTEXT => "FlushContext",
+            Self::READ_PUBLIC => "ReadPublic",
+            Self::START_AUTH_SESSION => "StartAuthSession",
             Self::STARTUP => "Startup",
             Self::NV_READ => "NV_Read",
             Self::NV_READ_PUBLIC => "NV_ReadPublic",

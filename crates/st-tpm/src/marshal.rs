@@ -43,6 +43,22 @@ pub struct PasswordSession<'a> {
 /// `continueSession` (bit 0 of `TPMA_SESSION`).
 const ATTR_CONTINUE_SESSION: u8 = 0x01;
 
+/// One session of a command's authorization area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session<'a> {
+    /// A password session ([`TPM_RS_PW`]) with this authorization value.
+    Password(PasswordSession<'a>),
+    /// A policy session whose policy is already satisfied (no `PolicyAuthValue` or
+    /// `PolicyPassword`): empty nonce and HMAC. Unless `continue_session`, the TPM flushes it
+    /// when the command succeeds.
+    Policy {
+        /// The session handle (`TPM_HT_POLICY_SESSION`).
+        handle: u32,
+        /// `continueSession`: keep the session after the command.
+        continue_session: bool,
+    },
+}
+
 /// Builds one command. Created with [`CommandWriter::new`], filled with handles, sessions and
 /// parameters in wire order, then [`CommandWriter::finish`] patches `commandSize`.
 #[derive(Debug)]
@@ -115,11 +131,50 @@ impl CommandWriter {
         let start = self.buf.len();
         self.u32(0);
         for s in sessions {
-            self.u32(TPM_RS_PW);
-            self.tpm2b("nonceCaller", &[])?;
-            self.u8(ATTR_CONTINUE_SESSION);
-            self.tpm2b("hmac", s.password)?;
+            self.auth_command(&Session::Password(*s))?;
         }
+        self.finish_sessions(start, sessions.len())
+    }
+
+    /// Appends the authorization area with the given sessions, in handle order (one per
+    /// handle that needs authorization). Call it after the handles, before the parameters.
+    pub fn sessions(&mut self, sessions: &[Session<'_>]) -> Result<&mut Self, Error> {
+        let start = self.buf.len();
+        self.u32(0);
+        for s in sessions {
+            self.auth_command(s)?;
+        }
+        self.finish_sessions(start, sessions.len())
+    }
+
+    /// One `TPMS_AUTH_COMMAND`.
+    fn auth_command(&mut self, session: &Session<'_>) -> Result<(), Error> {
+        match session {
+            Session::Password(p) => {
+                self.u32(TPM_RS_PW);
+                self.tpm2b("nonceCaller", &[])?;
+                self.u8(ATTR_CONTINUE_SESSION);
+                self.tpm2b("hmac", p.password)?;
+            }
+            Session::Policy {
+                handle,
+                continue_session,
+            } => {
+                self.u32(*handle);
+                self.tpm2b("nonceCaller", &[])?;
+                self.u8(if *continue_session {
+                    ATTR_CONTINUE_SESSION
+                } else {
+                    0
+                });
+                self.tpm2b("hmac", &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Patches `authorizationSize` of the area started at `start` and counts its sessions.
+    fn finish_sessions(&mut self, start: usize, count: usize) -> Result<&mut Self, Error> {
         let size = self.buf.len() - start - 4;
         let size = u32::try_from(size).map_err(|_| Error::InvalidArgument {
             command: self.command,
@@ -130,7 +185,7 @@ impl CommandWriter {
             },
         })?;
         self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
-        self.sessions += sessions.len();
+        self.sessions += count;
         Ok(self)
     }
 
@@ -191,6 +246,11 @@ impl<'a> Reader<'a> {
     /// Bytes read so far.
     pub fn position(&self) -> usize {
         self.pos
+    }
+
+    /// The bytes not yet read, without consuming them.
+    pub fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or(&[])
     }
 
     /// An [`Error::Malformed`] for `field` of this command.

@@ -21,11 +21,6 @@ pub(crate) fn build_stprov() -> Result<PathBuf> {
     build_musl("stprov", &[], &["stprov"])
 }
 
-/// The attestation agent (`crates/st-agent`), static, for the test OS's `/bin/st-agent`.
-pub(crate) fn build_agent() -> Result<PathBuf> {
-    build_musl("st-agent", &[], &["st-agent"])
-}
-
 /// The boot benchmark's in-guest probe (`crates/stboot/examples/guest_probe.rs`), built like
 /// stboot; returns the binary.
 pub(crate) fn build_guest_probe() -> Result<PathBuf> {
