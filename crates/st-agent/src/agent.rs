@@ -51,6 +51,20 @@ pub struct Evidence {
 pub enum State {
     /// Started, waiting for an authorised go-ahead.
     Waiting,
+    /// A go-ahead signed by these signers (certificate subjects) was accepted.
+    Serving {
+        /// Who authorised it, in signature order.
+        authorised_by: Vec<String>,
+    },
+}
+
+/// Who may authorise this server to serve: staff certificates under the deploy root(s), a
+/// threshold of them (from the OS package's configuration, `/etc/st-agent/`).
+pub struct DeployPolicy {
+    /// The deploy root certificate(s).
+    pub roots: st_verify::SigningRoots,
+    /// Signatures required.
+    pub threshold: st_format::SignatureThreshold,
 }
 
 /// One boot of the agent.
@@ -59,6 +73,8 @@ pub struct Agent<T: AttestTpm> {
     binding: Binding,
     evidence: Evidence,
     state: State,
+    deploy: Option<DeployPolicy>,
+    clock: Box<dyn Fn() -> st_verify::UnixTime>,
 }
 
 fn b64(bytes: &[u8]) -> Value {
@@ -87,14 +103,107 @@ fn field(body: &Value, name: &str, min: usize, max: usize) -> Result<Vec<u8>, St
 }
 
 impl<T: AttestTpm> Agent<T> {
-    /// An agent over `tpm` whose binding (already extended into PCR 15) is `binding`.
+    /// An agent over `tpm` whose binding (already extended into PCR 15) is `binding`. Without
+    /// a deploy policy no go-ahead can be accepted (the agent attests, and keeps waiting).
     pub fn new(tpm: T, binding: Binding, evidence: Evidence) -> Self {
         Self {
             tpm,
             binding,
             evidence,
             state: State::Waiting,
+            deploy: None,
+            clock: Box::new(|| st_verify::UnixTime::from_secs(0)),
         }
+    }
+
+    /// Who may authorise the service, and the clock go-ahead windows are checked against.
+    pub fn with_deploy_policy(
+        mut self,
+        deploy: DeployPolicy,
+        clock: Box<dyn Fn() -> st_verify::UnixTime>,
+    ) -> Self {
+        self.deploy = Some(deploy);
+        self.clock = clock;
+        self
+    }
+
+    /// Judge a go-ahead; on success the state becomes [`State::Serving`].
+    fn go_ahead(&mut self, body: &[u8]) -> Result<Value, Response> {
+        let refuse = |why: String| Response::error(403, format!("go-ahead refused: {why}"));
+        let Some(deploy) = &self.deploy else {
+            return Err(refuse(
+                "this OS package has no deploy policy (/etc/st-agent/deploy_root.pem)".into(),
+            ));
+        };
+        if let State::Serving { authorised_by } = &self.state {
+            return Err(Response::error(
+                409,
+                format!(
+                    "already serving (authorised by {})",
+                    authorised_by.join(", ")
+                ),
+            ));
+        }
+        let g =
+            st_format::go_ahead::GoAhead::from_json(body).map_err(|e| Response::error(400, e))?;
+        let st = g.statement();
+        if st.ak_name != self.binding.ak_name {
+            return Err(refuse(
+                "it names another attestation key (another boot or another server)".into(),
+            ));
+        }
+        if st.binding_sha256 != self.binding.digest() {
+            return Err(refuse(
+                "it names other service keys than this boot's binding".into(),
+            ));
+        }
+        let now = (self.clock)();
+        if now.as_secs() < st.not_before || now.as_secs() > st.not_after {
+            return Err(refuse(format!(
+                "outside its window [{}, {}] (now {})",
+                st.not_before,
+                st.not_after,
+                now.as_secs()
+            )));
+        }
+        let digest = st_verify::ArchiveDigest::of(st.to_text().as_bytes());
+        let report = st_verify::check_signed_entries(
+            g.entries(),
+            &digest,
+            &deploy.roots,
+            st_verify::Threshold::AtLeast(deploy.threshold),
+            now,
+        );
+        if !report.threshold_met() {
+            let reasons: Vec<String> = report
+                .outcomes
+                .iter()
+                .filter_map(|o| {
+                    o.verdict
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("[{}] {e}", o.index))
+                })
+                .collect();
+            return Err(refuse(format!(
+                "{} of {} signatures valid, {} required{}{}",
+                report.valid(),
+                report.found(),
+                deploy.threshold,
+                if reasons.is_empty() { "" } else { ": " },
+                reasons.join("; ")
+            )));
+        }
+        let authorised_by: Vec<String> = report
+            .outcomes
+            .iter()
+            .filter(|o| o.verdict.is_ok())
+            .filter_map(|o| o.signer.as_ref().map(|s| s.name.clone()))
+            .collect();
+        self.state = State::Serving {
+            authorised_by: authorised_by.clone(),
+        };
+        Ok(json!({"state": "serving", "authorised_by": authorised_by}))
     }
 
     /// The binding of this boot.
@@ -160,7 +269,10 @@ impl<T: AttestTpm> Agent<T> {
 
     fn status(&self) -> Value {
         json!({
-            "state": match self.state { State::Waiting => "waiting" },
+            "state": match self.state {
+                State::Waiting => "waiting",
+                State::Serving { .. } => "serving",
+            },
             "binding": self.binding.statement(),
         })
     }
@@ -177,7 +289,11 @@ impl<T: AttestTpm> Agent<T> {
                 Ok(v) => Response::json(&v),
                 Err(r) => r,
             },
-            (_, "keys" | "status" | "quote") => {
+            ("POST", "go-ahead") => match self.go_ahead(&req.body) {
+                Ok(v) => Response::json(&v),
+                Err(r) => r,
+            },
+            (_, "keys" | "status" | "quote" | "go-ahead") => {
                 Response::error(405, format!("{} {} is not allowed", req.method, req.path))
             }
             _ => Response::error(404, format!("no such path: {}", req.path)),
@@ -325,5 +441,155 @@ mod tests {
         assert_eq!(a.handle(&get("/st/attest/v1/quote")).status, 405);
         assert_eq!(a.handle(&get("/other")).status, 404);
         assert_eq!(a.handle(&get("/st/attest/v1/nothing")).status, 404);
+    }
+
+    mod go_ahead {
+        use super::*;
+        use st_format::go_ahead::{GoAhead, GoAheadStatement};
+        use st_sign::{CertOptions, SigningKey, make_leaf, make_root};
+        use st_verify::UnixTime;
+
+        const NOW: i64 = 1_800_000_000;
+
+        struct Staff {
+            root_pem: String,
+            members: Vec<(SigningKey, String)>,
+        }
+
+        fn opts() -> CertOptions {
+            CertOptions {
+                not_before: UnixTime::from_secs(NOW - 86_400),
+                not_after: UnixTime::from_secs(NOW + 86_400),
+                serial: [1; 16],
+            }
+        }
+
+        fn staff(n: u8) -> Staff {
+            let root = SigningKey::from_seed(&[100; 32]).unwrap();
+            let root_pem = make_root(&root, &opts()).unwrap();
+            let members = (0..n)
+                .map(|i| {
+                    let k = SigningKey::from_seed(&[i + 1; 32]).unwrap();
+                    let cert = make_leaf(&k.public(), &root_pem, &root, &opts()).unwrap();
+                    (k, cert)
+                })
+                .collect();
+            Staff { root_pem, members }
+        }
+
+        fn deploying(staff: &Staff, threshold: u32) -> Agent<Fake> {
+            let policy = DeployPolicy {
+                roots: st_verify::SigningRoots::from_pem(staff.root_pem.as_bytes()).unwrap(),
+                threshold: st_format::SignatureThreshold::new(threshold).unwrap(),
+            };
+            agent(false).with_deploy_policy(policy, Box::new(|| UnixTime::from_secs(NOW)))
+        }
+
+        fn signed(statement: &GoAheadStatement, by: &[&(SigningKey, String)]) -> Vec<u8> {
+            let mut g = GoAhead::new(statement.clone());
+            let digest = st_verify::ArchiveDigest::of(statement.to_text().as_bytes());
+            for (key, cert) in by {
+                let sig = key.sign(digest.as_bytes());
+                g.push(
+                    st_format::SignatureEntry::new(cert.as_bytes().to_vec(), sig.to_vec()).unwrap(),
+                );
+            }
+            g.to_json()
+        }
+
+        fn statement_for(a: &Agent<Fake>) -> GoAheadStatement {
+            GoAheadStatement {
+                ak_name: a.binding().ak_name.clone(),
+                binding_sha256: a.binding().digest(),
+                not_before: NOW - 60,
+                not_after: NOW + 3600,
+            }
+        }
+
+        fn post_go_ahead(a: &mut Agent<Fake>, body: Vec<u8>) -> Response {
+            a.handle(&Request {
+                method: "POST".into(),
+                path: "/st/attest/v1/go-ahead".into(),
+                body,
+            })
+        }
+
+        fn text(r: &Response) -> String {
+            String::from_utf8_lossy(&r.body).into_owned()
+        }
+
+        #[test]
+        fn a_threshold_of_staff_for_this_boot_starts_the_service() {
+            let s = staff(3);
+            let mut a = deploying(&s, 2);
+            let st = statement_for(&a);
+            // One signature of two: refused, still waiting.
+            let r = post_go_ahead(&mut a, signed(&st, &[&s.members[0]]));
+            assert_eq!(r.status, 403, "{}", text(&r));
+            assert!(
+                text(&r).contains("1 of 1 signatures valid, 2 required"),
+                "{}",
+                text(&r)
+            );
+            assert_eq!(a.state(), &State::Waiting);
+            // The same signer twice still counts once.
+            let r = post_go_ahead(&mut a, signed(&st, &[&s.members[0], &s.members[0]]));
+            assert_eq!(r.status, 403, "{}", text(&r));
+            assert_eq!(a.state(), &State::Waiting);
+            let r = post_go_ahead(&mut a, signed(&st, &[&s.members[0], &s.members[2]]));
+            assert_eq!(r.status, 200, "{}", text(&r));
+            match a.state() {
+                State::Serving { authorised_by } => assert_eq!(authorised_by.len(), 2),
+                other => panic!("{other:?}"),
+            }
+            // A second go-ahead changes nothing.
+            let r = post_go_ahead(&mut a, signed(&st, &[&s.members[1], &s.members[2]]));
+            assert_eq!(r.status, 409);
+        }
+
+        #[test]
+        fn a_go_ahead_for_another_boot_or_window_or_signer_is_refused() {
+            let s = staff(2);
+            let mut a = deploying(&s, 1);
+            let good = statement_for(&a);
+            let mut other_boot = good.clone();
+            other_boot.ak_name = vec![0, 11, 9, 9];
+            let mut other_keys = good.clone();
+            other_keys.binding_sha256 = [0; 32];
+            let mut expired = good.clone();
+            expired.not_after = NOW - 1;
+            expired.not_before = NOW - 100;
+            for (st, want) in [
+                (&other_boot, "another attestation key"),
+                (&other_keys, "other service keys"),
+                (&expired, "outside its window"),
+            ] {
+                let r = post_go_ahead(&mut a, signed(st, &[&s.members[0]]));
+                assert_eq!(r.status, 403);
+                assert!(text(&r).contains(want), "{want}: {}", text(&r));
+            }
+            // Signed by someone outside the deploy root.
+            let outsider_root = SigningKey::from_seed(&[200; 32]).unwrap();
+            let outsider_root_pem = make_root(&outsider_root, &opts()).unwrap();
+            let k = SigningKey::from_seed(&[201; 32]).unwrap();
+            let cert = make_leaf(&k.public(), &outsider_root_pem, &outsider_root, &opts()).unwrap();
+            let r = post_go_ahead(&mut a, signed(&good, &[&(k, cert)]));
+            assert_eq!(r.status, 403);
+            assert!(
+                text(&r).contains("not issued by any signing root"),
+                "{}",
+                text(&r)
+            );
+            // Malformed: 400 with the reason.
+            let r = post_go_ahead(&mut a, b"{}".to_vec());
+            assert_eq!(r.status, 400);
+            assert_eq!(a.state(), &State::Waiting);
+            // Without a deploy policy nothing is accepted.
+            let mut plain = agent(false);
+            let body = signed(&statement_for(&plain), &[&s.members[0]]);
+            let r = post_go_ahead(&mut plain, body);
+            assert_eq!(r.status, 403);
+            assert!(text(&r).contains("no deploy policy"), "{}", text(&r));
+        }
     }
 }
