@@ -11,17 +11,25 @@
 //! bank), [`Tpm::pcr_read`] and [`Tpm::nv_read_all`] (the identity index `0x01420001`, read
 //! as the Go reference does: authorised by the index itself with the empty password).
 //!
+//! What the attestation agent needs ([`keys`]): [`Tpm::create_ek_rsa`] and
+//! [`Tpm::ek_certificate_rsa`] (the TCG default RSA EK and its certificate),
+//! [`Tpm::create_ak_p256`] (a primary restricted ECDSA P-256 signing key, deterministic until
+//! `TPM2_Clear`), [`Tpm::activate_credential`], [`Tpm::quote`], [`Tpm::read_public`] and
+//! [`Tpm::flush`]. stboot calls none of them; LTO leaves them out of its binary.
+//!
 //! Pure: no file, socket or clock.
 
 use core::fmt;
 
 pub mod commands;
 mod error;
+pub mod keys;
 pub mod marshal;
 mod rc;
 
 pub use commands::{NvPublic, PcrSelection, StartupType};
 pub use error::{Error, Problem, TransportError};
+pub use keys::{CreatedKey, ObjectPublic, PolicySession, Quote, Template};
 pub use rc::{ResponseCode, Subject};
 
 /// Sends one command to a TPM and returns its response.

@@ -617,6 +617,382 @@ fn response_handles() {
     let e = opened.params.u8("x").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "TPM_CC 0x131 response: x: needs 1 bytes, 0 left"
+        "TPM2_CreatePrimary response: x: needs 1 bytes, 0 left"
     );
+}
+
+// ---- keys: CreatePrimary, ReadPublic, sessions, ActivateCredential, Quote ----
+
+use crate::keys::*;
+
+/// The TCG EK Credential Profile's template L-1, field by field.
+const EK_TEMPLATE: &str = "0001 000b 000300b2 0020
+    837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa
+    0006 0080 0043 0010 0800 00000000 0100";
+
+/// A successful TPM_ST_SESSIONS response with `handles`, `params` and `sessions` empty
+/// session answers.
+fn sessions_resp(handles: &[u32], params: &[u8], sessions: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for h in handles {
+        body.extend_from_slice(&h.to_be_bytes());
+    }
+    body.extend_from_slice(&(params.len() as u32).to_be_bytes());
+    body.extend_from_slice(params);
+    for _ in 0..sessions {
+        body.extend_from_slice(&[0, 0, 1, 0, 0]);
+    }
+    resp(0x8002, 0, &body)
+}
+
+fn tpm2b(bytes: &[u8]) -> Vec<u8> {
+    [&(bytes.len() as u16).to_be_bytes()[..], bytes].concat()
+}
+
+/// The public area a TPM makes from `template`: the template with `unique` filled in.
+fn made_public(template: &Template) -> Vec<u8> {
+    let area = template.public_area();
+    let mut made = if area.starts_with(&[0x00, 0x01]) {
+        let mut v = area[..area.len() - 258].to_vec();
+        v.extend_from_slice(&tpm2b(&[0xa5; 256]));
+        v
+    } else {
+        let mut v = area[..area.len() - 4 - AK_LABEL.len()].to_vec();
+        v.extend_from_slice(&tpm2b(&[0x11; 32]));
+        v.extend_from_slice(&tpm2b(&[0x22; 32]));
+        v
+    };
+    made = tpm2b(&made);
+    made
+}
+
+/// CreatePrimary parameters: outPublic, creationData, creationHash, creationTicket, name.
+fn create_primary_params(public: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = public.to_vec();
+    p.extend_from_slice(&tpm2b(&[0; 10])); // creationData (opaque here)
+    p.extend_from_slice(&tpm2b(&[0x33; 32])); // creationHash
+    p.extend_from_slice(&hex("8021 40000001"));
+    p.extend_from_slice(&tpm2b(&[0x44; 32]));
+    p.extend_from_slice(&tpm2b(name));
+    p
+}
+
+fn sha256_name() -> Vec<u8> {
+    [&[0x00, 0x0b][..], &[0x55; 32]].concat()
+}
+
+#[test]
+fn templates_are_the_documented_bytes() {
+    let ek = Template::ek_rsa2048();
+    assert_eq!(ek.hierarchy(), TPM_RH_ENDORSEMENT);
+    let mut want = hex(EK_TEMPLATE);
+    want.resize(want.len() + 256, 0);
+    assert_eq!(ek.public_area(), want);
+    let ak = Template::ak_p256();
+    assert_eq!(ak.hierarchy(), TPM_RH_OWNER);
+    let mut want = hex("0023 000b 00050072 0000 0010 0018 000b 0003 0010 0013");
+    want.extend_from_slice(b"ST-POC-ECC-AK-LABEL");
+    want.extend_from_slice(&[0, 0]);
+    assert_eq!(ak.public_area(), want);
+
+    let c = create_primary_command(&ak).unwrap();
+    let mut want =
+        hex("8002 00000000 00000131 40000001 00000009 40000009 0000 01 0000 0004 0000 0000");
+    want.extend_from_slice(&tpm2b(&ak.public_area()));
+    want.extend_from_slice(&hex("0000 00000000"));
+    let n = want.len() as u32;
+    want[2..6].copy_from_slice(&n.to_be_bytes());
+    assert_eq!(c, want);
+}
+
+#[test]
+fn create_primary_response() {
+    for template in [Template::ek_rsa2048(), Template::ak_p256()] {
+        let public = made_public(&template);
+        let r = sessions_resp(
+            &[0x8000_0000],
+            &create_primary_params(&public, &sha256_name()),
+            1,
+        );
+        let key = parse_create_primary(&r, &template).unwrap();
+        assert_eq!(key.handle, 0x8000_0000);
+        assert_eq!(key.public, public);
+        assert_eq!(key.public_area(), &public[2..]);
+        assert_eq!(key.name, sha256_name());
+        every_prefix_fails(&r, |b| parse_create_primary(b, &template).map(drop));
+        // The response to one template is not a key of the other.
+        let other = if template == Template::ak_p256() {
+            Template::ek_rsa2048()
+        } else {
+            Template::ak_p256()
+        };
+        assert!(parse_create_primary(&r, &other).is_err());
+    }
+}
+
+#[test]
+fn create_primary_rejects_a_key_other_than_asked_for() {
+    let template = Template::ak_p256();
+    let good = made_public(&template);
+    let check = |public: &[u8], name: &[u8], field: &str| {
+        let r = sessions_resp(&[0x8000_0000], &create_primary_params(public, name), 1);
+        match parse_create_primary(&r, &template) {
+            Err(Error::Malformed { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Not restricted (attributes 0x00040072): a key that could sign anything.
+    let mut unrestricted = good.clone();
+    unrestricted[2 + 4..2 + 8].copy_from_slice(&0x0004_0072u32.to_be_bytes());
+    check(&unrestricted, &sha256_name(), "outPublic");
+    // A point of the wrong size.
+    let mut short = good[..good.len() - 34].to_vec();
+    short.extend_from_slice(&tpm2b(&[0x22; 31]));
+    let n = (short.len() - 2) as u16;
+    short[0..2].copy_from_slice(&n.to_be_bytes());
+    check(&short, &sha256_name(), "outPublic.unique.ecc.y");
+    // A name of another algorithm or length than the key's nameAlg.
+    check(&good, &[&[0x00, 0x04][..], &[0x55; 32]].concat(), "name");
+    check(&good, &[&[0x00, 0x0b][..], &[0x55; 20]].concat(), "name");
+}
+
+#[test]
+fn read_public_and_flush() {
+    assert_eq!(
+        read_public_command(0x8000_0001).unwrap(),
+        hex("8001 0000000e 00000173 80000001")
+    );
+    let public = made_public(&Template::ek_rsa2048());
+    let mut params = public.clone();
+    params.extend_from_slice(&tpm2b(&sha256_name()));
+    params.extend_from_slice(&tpm2b(&sha256_name()));
+    let r = resp(0x8001, 0, &params);
+    let o = parse_read_public(&r).unwrap();
+    assert_eq!((o.public, o.name), (public, sha256_name()));
+    every_prefix_fails(&r, |b| parse_read_public(b).map(drop));
+    // flushHandle is a parameter, not a handle.
+    assert_eq!(
+        flush_context_command(0x0300_0000).unwrap(),
+        hex("8001 0000000e 00000165 03000000")
+    );
+    every_prefix_fails(&resp(0x8001, 0, &[]), parse_flush_context);
+}
+
+#[test]
+fn policy_session_commands() {
+    let nonce = [7u8; 16];
+    let c = start_policy_session_command(&nonce).unwrap();
+    let mut want = hex("8001 00000000 00000176 40000007 40000007 0010");
+    want.extend_from_slice(&nonce);
+    want.extend_from_slice(&hex("0000 01 0010 000b"));
+    let n = want.len() as u32;
+    want[2..6].copy_from_slice(&n.to_be_bytes());
+    assert_eq!(c, want);
+    for bad in [&[0u8; 15][..], &[0u8; 33]] {
+        assert!(matches!(
+            start_policy_session_command(bad),
+            Err(Error::InvalidArgument {
+                field: "nonceCaller",
+                ..
+            })
+        ));
+    }
+    let mut body = hex("03000000");
+    body.extend_from_slice(&tpm2b(&[9; 32]));
+    let r = resp(0x8001, 0, &body);
+    let s = parse_start_auth_session(&r).unwrap();
+    assert_eq!((s.handle, s.nonce_tpm), (0x0300_0000, vec![9; 32]));
+    every_prefix_fails(&r, |b| parse_start_auth_session(b).map(drop));
+    // An HMAC session (0x02...) is not the policy session asked for.
+    let mut hmac = body.clone();
+    hmac[0] = 0x02;
+    assert!(parse_start_auth_session(&resp(0x8001, 0, &hmac)).is_err());
+
+    let c = policy_secret_endorsement_command(0x0300_0000).unwrap();
+    assert_eq!(
+        c,
+        hex(
+            "8002 00000029 00000151 4000000b 03000000 00000009 40000009 0000 01 0000 0000 0000 0000 00000000"
+        )
+    );
+    let r = sessions_resp(&[], &hex("0000 8023 40000007 0000"), 1);
+    every_prefix_fails(&r, parse_policy_secret);
+}
+
+#[test]
+fn activate_credential_command_and_response() {
+    let (id, enc) = (tpm2b(&[1; 68]), tpm2b(&[2; 256]));
+    let c = activate_credential_command(0x8000_0001, 0x8000_0000, 0x0300_0000, &id, &enc).unwrap();
+    // Two sessions: the AK's password, then the EK's policy session without continueSession.
+    let mut want = hex(
+        "8002 00000000 00000147 80000001 80000000 00000012 40000009 0000 01 0000 03000000 0000 00 0000",
+    );
+    want.extend_from_slice(&id);
+    want.extend_from_slice(&enc);
+    let n = want.len() as u32;
+    want[2..6].copy_from_slice(&n.to_be_bytes());
+    assert_eq!(c, want);
+    let r = sessions_resp(&[], &tpm2b(&[3; 32]), 2);
+    assert_eq!(parse_activate_credential(&r).unwrap(), [3; 32]);
+    every_prefix_fails(&r, |b| parse_activate_credential(b).map(drop));
+    // One session answer where two sessions were sent.
+    assert!(parse_activate_credential(&sessions_resp(&[], &tpm2b(&[3; 32]), 1)).is_err());
+}
+
+#[test]
+fn activate_credential_rejects_blobs_that_are_not_one_tpm2b() {
+    let (id, enc) = (tpm2b(&[1; 68]), tpm2b(&[2; 256]));
+    let cases: [(&[u8], &[u8], &str); 5] = [
+        (&id[..id.len() - 1], &enc, "credentialBlob"),
+        (&[id.as_slice(), &[0]].concat(), &enc, "credentialBlob"),
+        (&id, &[0, 0], "secret"),
+        (&id, &tpm2b(&[2; 513]), "secret"),
+        (&tpm2b(&[1; 257]), &enc, "credentialBlob"),
+    ];
+    for (i, e, field) in cases {
+        match activate_credential_command(1, 2, 3, i, e) {
+            Err(Error::InvalidArgument { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{other:?}"),
+        }
+        // The client refuses before it starts a session on the TPM.
+        let mut t = tpm(vec![]);
+        assert!(t.activate_credential(1, 2, i, e).is_err());
+        assert!(t.transport().commands.is_empty());
+    }
+}
+
+#[test]
+fn activate_credential_flushes_the_session_after_a_failure() {
+    let (id, enc) = (tpm2b(&[1; 68]), tpm2b(&[2; 256]));
+    let random = resp(0x8001, 0, &tpm2b(&[5; 16]));
+    let mut session = hex("03000001");
+    session.extend_from_slice(&tpm2b(&[9; 32]));
+    let session = resp(0x8001, 0, &session);
+    let secret = sessions_resp(&[], &hex("0000 8023 40000007 0000"), 1);
+    // TPM_RC_INTEGRITY + parameter 1.
+    let refused = resp(0x8001, 0x1df, &[]);
+    let flushed = resp(0x8001, 0, &[]);
+    let mut t = tpm(vec![
+        random.clone(),
+        session.clone(),
+        secret.clone(),
+        refused,
+        flushed,
+    ]);
+    let e = t
+        .activate_credential(0x8000_0001, 0x8000_0000, &id, &enc)
+        .unwrap_err();
+    assert_eq!(e.response_code(), Some(ResponseCode(0x1df)));
+    let sent = &t.transport().commands;
+    let codes: Vec<u32> = sent
+        .iter()
+        .map(|c| u32::from_be_bytes(c[6..10].try_into().unwrap()))
+        .collect();
+    assert_eq!(codes, [0x17b, 0x176, 0x151, 0x147, 0x165]);
+    assert_eq!(sent[4], flush_context_command(0x0300_0001).unwrap());
+    // The session nonce is the TPM's random bytes.
+    assert_eq!(sent[1], start_policy_session_command(&[5; 16]).unwrap());
+
+    // Success: the TPM flushed the session itself; nothing more is sent.
+    let ok = sessions_resp(&[], &tpm2b(&[3; 32]), 2);
+    let mut t = tpm(vec![random, session, secret, ok]);
+    assert_eq!(
+        t.activate_credential(0x8000_0001, 0x8000_0000, &id, &enc)
+            .unwrap(),
+        [3; 32]
+    );
+    assert_eq!(t.transport().commands.len(), 4);
+}
+
+/// A TPMS_ATTEST head (magic, type, signer, extraData) and some opaque rest.
+fn attest(magic: u32, ty: u16, extra: &[u8]) -> Vec<u8> {
+    let mut a = magic.to_be_bytes().to_vec();
+    a.extend_from_slice(&ty.to_be_bytes());
+    a.extend_from_slice(&tpm2b(&sha256_name()));
+    a.extend_from_slice(&tpm2b(extra));
+    a.extend_from_slice(&[0xcc; 40]);
+    a
+}
+
+fn ecdsa_signature() -> Vec<u8> {
+    let mut s = hex("0018 000b");
+    s.extend_from_slice(&tpm2b(&[0x66; 32]));
+    s.extend_from_slice(&tpm2b(&[0x77; 32]));
+    s
+}
+
+fn quote_resp(attest: &[u8], signature: &[u8]) -> Vec<u8> {
+    sessions_resp(&[], &[tpm2b(attest), signature.to_vec()].concat(), 1)
+}
+
+#[test]
+fn quote_command_and_response() {
+    let nonce = [0xab; 32];
+    let c = quote_command(0x8000_0001, &nonce, AlgId::SHA256, &[0, 7, 12, 15]).unwrap();
+    let mut want = hex("8002 00000000 00000158 80000001 00000009 40000009 0000 01 0000 0020");
+    want.extend_from_slice(&nonce);
+    want.extend_from_slice(&hex("0010 00000001 000b 03 81 90 00"));
+    let n = want.len() as u32;
+    want[2..6].copy_from_slice(&n.to_be_bytes());
+    assert_eq!(c, want);
+
+    let a = attest(TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, &nonce);
+    let r = quote_resp(&a, &ecdsa_signature());
+    let q = parse_quote(&r, &nonce).unwrap();
+    assert_eq!((q.attest, q.signature), (a.clone(), ecdsa_signature()));
+    every_prefix_fails(&r, |b| parse_quote(b, &nonce).map(drop));
+    let mut rsa = hex("0014 000b");
+    rsa.extend_from_slice(&tpm2b(&[0x88; 256]));
+    assert_eq!(
+        parse_quote(&quote_resp(&a, &rsa), &nonce)
+            .unwrap()
+            .signature,
+        rsa
+    );
+}
+
+#[test]
+fn quote_arguments_are_checked() {
+    let field = |r: Result<Vec<u8>, Error>| match r {
+        Err(Error::InvalidArgument { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        field(quote_command(1, &[0; 65], AlgId::SHA256, &[0])),
+        "qualifyingData"
+    );
+    assert_eq!(
+        field(quote_command(1, &[0; 32], AlgId::SHA256, &[])),
+        "pcrs"
+    );
+    assert_eq!(
+        field(quote_command(1, &[0; 32], AlgId::SHA256, &[32])),
+        "pcrs"
+    );
+    // PCR 31: a 4-byte bitmap.
+    let c = quote_command(1, &[], AlgId::SHA256, &[31]).unwrap();
+    assert!(c.ends_with(&hex("000b 04 00 00 00 80")));
+}
+
+#[test]
+fn quote_rejects_an_answer_to_another_question() {
+    let nonce = [0xab; 32];
+    let sig = ecdsa_signature();
+    let field = |r: Vec<u8>| match parse_quote(&r, &nonce) {
+        Err(Error::Malformed { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    // A replayed quote over another nonce.
+    let other = attest(TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, &[0xcd; 32]);
+    assert_eq!(field(quote_resp(&other, &sig)), "quoted.extraData");
+    // Not made by the TPM (no TPM_GENERATED_VALUE), or not a quote (a certify, 0x8017).
+    let forged = attest(0x1234_5678, TPM_ST_ATTEST_QUOTE, &nonce);
+    assert_eq!(field(quote_resp(&forged, &sig)), "quoted.magic");
+    let certify = attest(TPM_GENERATED_VALUE, 0x8017, &nonce);
+    assert_eq!(field(quote_resp(&certify, &sig)), "quoted.type");
+    // No signature scheme of a signing key (TPM_ALG_NULL), or bytes after the signature.
+    let good = attest(TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, &nonce);
+    assert_eq!(field(quote_resp(&good, &hex("0010"))), "signature.sigAlg");
+    let long = [sig.as_slice(), &[0]].concat();
+    assert_eq!(field(quote_resp(&good, &long)), "parameters");
 }
