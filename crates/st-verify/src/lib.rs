@@ -57,6 +57,11 @@ impl ArchiveDigest {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+    /// A digest computed elsewhere: a remote attestation verifier knows the booted archive
+    /// only by its SHA-256 (checked against the measurement), and judges the signatures over it.
+    pub fn from_sha256(digest: [u8; 32]) -> Self {
+        Self(digest)
+    }
     /// SHA-256 of an in-memory archive.
     pub fn of(bytes: &[u8]) -> Self {
         let mut h = ArchiveHasher::new();
