@@ -54,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(k) = parse_create_primary(data, &template) {
             // The public area is the template with unique filled in, size prefix included.
             let fixed = template.public_area().len() - if k.public.len() > 300 { 258 } else { 23 };
-            assert_eq!(k.public_area().get(..fixed), template.public_area().get(..fixed));
+            assert_eq!(
+                k.public_area().get(..fixed),
+                template.public_area().get(..fixed)
+            );
             assert_eq!(k.name.len(), 34);
         }
     }
