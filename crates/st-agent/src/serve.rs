@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::agent::{Agent, AttestTpm};
+use crate::agent::{Agent, AttestTpm, State};
 use crate::http::{HttpError, Response, read_request, write_response};
 use crate::keys::ServiceKeys;
 
@@ -46,7 +46,7 @@ pub fn serve<T: AttestTpm>(
         let conn = match rustls::ServerConnection::new(tls.clone()) {
             Ok(c) => c,
             Err(e) => {
-                log::warn!("{peer}: TLS: {e}");
+                eprintln!("st-agent: {peer}: TLS: {e}");
                 continue;
             }
         };
@@ -55,21 +55,37 @@ pub fn serve<T: AttestTpm>(
             let mut reader = BufReader::new(&mut stream);
             match read_request(&mut reader, MAX_BODY) {
                 Ok(req) => {
+                    let was_waiting = *agent.state() == State::Waiting;
                     let resp = agent.handle(&req);
-                    log::info!("{peer}: {} {} -> {}", req.method, req.path, resp.status);
+                    eprintln!(
+                        "st-agent: {peer}: {} {} -> {}",
+                        req.method, req.path, resp.status
+                    );
+                    if resp.status >= 400 {
+                        eprintln!(
+                            "st-agent:   {}",
+                            String::from_utf8_lossy(&resp.body).trim_end()
+                        );
+                    }
+                    if let (true, State::Serving { authorised_by }) = (was_waiting, agent.state()) {
+                        eprintln!(
+                            "ST-AGENT: serving: go-ahead by {}",
+                            authorised_by.join(", ")
+                        );
+                    }
                     resp
                 }
                 Err(HttpError::TooLarge(n)) => {
                     Response::error(413, format!("request body of {n} bytes"))
                 }
                 Err(e) => {
-                    log::warn!("{peer}: {e}");
+                    eprintln!("st-agent: {peer}: {e}");
                     Response::error(400, e)
                 }
             }
         };
         if let Err(e) = write_response(&mut stream, &resp) {
-            log::warn!("{peer}: writing the response: {e}");
+            eprintln!("st-agent: {peer}: writing the response: {e}");
         }
         stream.conn.send_close_notify();
         let _ = stream.flush();
