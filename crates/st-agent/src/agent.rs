@@ -44,6 +44,8 @@ pub struct Evidence {
     pub descriptor: Option<Vec<u8>>,
     /// securityfs `tpm0/binary_bios_measurements`.
     pub firmware_event_log: Option<Vec<u8>>,
+    /// `/stboot/archive.sha256` (hex): what the package's signatures sign.
+    pub archive_sha256: Option<String>,
 }
 
 /// Whether the service runs.
@@ -264,6 +266,7 @@ impl<T: AttestTpm> Agent<T> {
             "firmware_event_log": b64_opt(self.evidence.firmware_event_log.as_deref()),
             "stboot_event_log": b64_opt(self.evidence.stboot_event_log.as_deref()),
             "descriptor": b64_opt(self.evidence.descriptor.as_deref()),
+            "archive_sha256": self.evidence.archive_sha256.as_deref().map_or(Value::Null, |h| Value::String(h.to_owned())),
         }))
     }
 
@@ -355,6 +358,7 @@ mod tests {
                 stboot_event_log: Some(b"LOG".to_vec()),
                 descriptor: Some(b"{}".to_vec()),
                 firmware_event_log: None,
+                archive_sha256: Some("ab".repeat(32)),
             },
         )
     }

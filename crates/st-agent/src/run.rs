@@ -45,6 +45,7 @@ impl Args {
 /// Files stboot handed over, and the firmware's log.
 const STBOOT_EVENT_LOG: &str = "/stboot/eventlog.bin";
 const STBOOT_DESCRIPTOR: &str = "/stboot/descriptor.json";
+const STBOOT_ARCHIVE_SHA256: &str = "/stboot/archive.sha256";
 const FIRMWARE_EVENT_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
 
 fn read_optional(path: &str, what: &str) -> Option<Vec<u8>> {
@@ -117,6 +118,8 @@ fn start(args: &Args) -> Result<std::io::Error, String> {
         stboot_event_log: read_optional(STBOOT_EVENT_LOG, "stboot event log"),
         descriptor: read_optional(STBOOT_DESCRIPTOR, "OS package descriptor"),
         firmware_event_log: read_optional(FIRMWARE_EVENT_LOG, "firmware event log"),
+        archive_sha256: read_optional(STBOOT_ARCHIVE_SHA256, "archive digest")
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned()),
     };
     let deploy = deploy_policy(&args.config)?;
     let has_deploy = deploy.is_some();

@@ -2,4 +2,5 @@
 //! docs/attestation.md). The verification itself is the pure `st-attest` crate; this crate
 //! talks to the agent.
 
+pub mod check;
 pub mod client;

@@ -168,6 +168,10 @@ pub mod hand_off {
     /// is the descriptor event's digest, and it carries the signatures and Sigsum proofs, so an
     /// attestation agent in the OS can hand a verifier everything PCR 12 commits to.
     pub const DESCRIPTOR: &str = "stboot/descriptor.json";
+    /// SHA-256 of the booted archive, lowercase hex and a newline: what the signatures sign.
+    /// The archive event's log digest is `H(SHA-256(archive))`, so a verifier of the signatures
+    /// needs this (and checks it against the event).
+    pub const ARCHIVE_SHA256: &str = "stboot/archive.sha256";
 }
 
 /// Where time went, for the summary line and the benchmark.
@@ -1042,6 +1046,8 @@ struct Measured {
     identity: Vec<u8>,
     /// The descriptor as received (its SHA-256 is in PCR 12).
     descriptor: Vec<u8>,
+    /// SHA-256 of the archive.
+    archive_sha256: st_verify::ArchiveDigest,
 }
 
 /// Extend the layout's events (`st_measure::events`) into every active bank of the TPM.
@@ -1161,6 +1167,7 @@ fn measure(
         log: log.to_bytes(),
         identity,
         descriptor: ready.descriptor_bytes.clone(),
+        archive_sha256: ready.verified.digest(),
     }))
 }
 
@@ -1174,6 +1181,11 @@ fn append_hand_off(out: &mut dyn io::Write, written: u64, m: &Measured) -> Resul
     cpio.file(hand_off::EVENT_LOG, 0o444, &m.log)?;
     cpio.file(hand_off::IDENTITY, 0o444, &m.identity)?;
     cpio.file(hand_off::DESCRIPTOR, 0o444, &m.descriptor)?;
+    cpio.file(
+        hand_off::ARCHIVE_SHA256,
+        0o444,
+        format!("{}\n", m.archive_sha256).as_bytes(),
+    )?;
     cpio.finish()?;
     Ok(())
 }

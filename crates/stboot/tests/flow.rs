@@ -753,6 +753,11 @@ fn expired_or_future_tls_roots_are_not_trusted() {
 
 // The boot tail: extract -> load -> exec, in that order, and nothing after a failed step.
 
+/// The archive [`ready_env`] serves.
+fn env_zip_for_measured() -> Vec<u8> {
+    package("good-1-of-1", "https://a.example/os.zip").1
+}
+
 fn ready_env() -> (FakeEnv, flow::Ready) {
     let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
     let (json, zip) = package("good-1-of-1", "https://a.example/os.zip");
@@ -868,6 +873,17 @@ fn measured_before_kexec_in_every_bank_and_the_log_replays_to_the_pcrs() {
         .iter()
         .find(|e| e.event_type == 0xa000_0001)
         .unwrap();
+    let archive = entries
+        .iter()
+        .find(|e| e.name == "stboot/archive.sha256")
+        .expect("the archive digest in the OS initramfs");
+    assert_eq!(
+        String::from_utf8_lossy(archive.data),
+        format!(
+            "{}\n",
+            st_verify::ArchiveDigest::of(&env_zip_for_measured())
+        )
+    );
     let measured = *st_verify::ArchiveDigest::of(descriptor.data).as_bytes();
     assert_eq!(
         event.digest(st_measure::Bank::Sha256.alg_id()),

@@ -1,0 +1,138 @@
+//! `stattest`: check what a System Transparency server runs, from outside (docs/attestation.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Check a System Transparency server's attestation.
+///
+/// Exit status: 0 accepted, 1 refused or unreachable (the reason on stderr), 2 usage error.
+#[derive(Parser, Debug)]
+#[command(name = "stattest", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args, Debug)]
+struct TrustArgs {
+    /// The agent, HOST:PORT (its attestation endpoint, e.g. server.example:8443).
+    #[arg(long)]
+    agent: String,
+    /// The trust policy directory the server's stboot must have used (trust_policy.json,
+    /// ospkg_signing_root.pem, tls_roots.pem, ospkg_trust_policy).
+    #[arg(long, value_name = "DIR")]
+    trust_policy: PathBuf,
+    /// TPM vendor CA certificates (PEM; self-issued ones are anchors, others intermediates).
+    /// Repeatable.
+    #[arg(long, value_name = "FILE", required = true)]
+    vendor_ca: Vec<PathBuf>,
+    /// Require the OS package to be Sigsum-logged under this policy.
+    #[arg(long, value_name = "FILE")]
+    sigsum_policy: Option<PathBuf>,
+    /// Require the OS package's archive SHA-256 to be on this list (hex, one a line).
+    #[arg(long, value_name = "FILE")]
+    release_list: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Attest the server now (fresh nonce, credential activation, quote) and verify: the TPM,
+    /// the event logs against the PCRs, the OS package (signatures, Sigsum, release list) and
+    /// that the TLS key of this connection (and --wireguard-key) is the one bound.
+    Check {
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Also require this WireGuard public key (base64) to be the one bound.
+        #[arg(long, value_name = "BASE64")]
+        wireguard_key: Option<String>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write the attestation received to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Post a go-ahead (made with `stmgr deploy authorize`) to the agent.
+    GoAhead {
+        /// The agent, HOST:PORT.
+        #[arg(long)]
+        agent: String,
+        /// The go-ahead file.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+fn trust(a: &TrustArgs) -> stattest::check::Trust {
+    stattest::check::Trust {
+        trust_policy: a.trust_policy.clone(),
+        vendor_cas: a.vendor_ca.clone(),
+        sigsum_policy: a.sigsum_policy.clone(),
+        release_list: a.release_list.clone(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Cmd::Check {
+            trust: t,
+            wireguard_key,
+            json,
+            out,
+        } => {
+            let wg = match wireguard_key {
+                Some(k) => Some(stattest::check::wireguard_key(&k)?),
+                None => None,
+            };
+            let checked = stattest::check::check(&t.agent, &trust(&t), wg)?;
+            if let Some(out) = out {
+                std::fs::write(&out, &checked.attestation_json)
+                    .map_err(|e| format!("{}: {e}", out.display()))?;
+            }
+            if json {
+                println!("{:#}", checked.verdict.to_json());
+            } else {
+                println!("accepted: {}", checked.verdict.summary());
+                for r in &checked.verdict.reasons {
+                    println!("  {r}");
+                }
+            }
+            Ok(())
+        }
+        Cmd::GoAhead { agent, file } => {
+            let body = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let client = stattest::client::AgentClient::new(&agent)?;
+            let reply = client.request("POST", "/st/attest/v1/go-ahead", Some(&body))?;
+            let text = String::from_utf8_lossy(&reply.body);
+            if reply.status == 200 {
+                println!("{}", text.trim_end());
+                Ok(())
+            } else {
+                Err(format!(
+                    "{agent}: go-ahead: HTTP {}: {}",
+                    reply.status,
+                    text.trim_end()
+                ))
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stattest: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
