@@ -69,6 +69,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::measure::EventlogCommand,
     },
+    /// Deployment: authorise an attested server to start its service (docs/attestation.md).
+    Deploy {
+        #[command(subcommand)]
+        command: crate::deploy::DeployCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@
 
 mod agent;
 mod cli;
+mod deploy;
 mod encrypt;
 mod files;
 mod image;
@@ -99,6 +100,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             measure::EventlogCommand::Show(a) => measure::show(&a).map(|()| ExitCode::SUCCESS),
             measure::EventlogCommand::Replay(a) => measure::replay(&a).map(|()| ExitCode::SUCCESS),
         },
+        Command::Deploy {
+            command: deploy::DeployCommand::Authorize(a),
+        } => deploy::authorize(&a).map(|()| ExitCode::SUCCESS),
         Command::Uki { command } => match command {
             uki::UkiCommand::Create(a) => uki::create(&a).map(|()| ExitCode::SUCCESS),
             uki::UkiCommand::ToIso(a) => uki::to_iso(&a).map(|()| ExitCode::SUCCESS),
