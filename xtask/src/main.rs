@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_age;
+mod bench_attest;
 mod bench_sigsum;
 mod deps;
 mod e2e;
@@ -62,6 +63,9 @@ enum Cmd {
     /// Time to parse and verify a Sigsum proof (st-sigsum, release build); prints a table for
     /// docs/benchmarks.md.
     BenchSigsum,
+    /// Time to verify one attestation (st-attest on a real swtpm quote, release build) and to
+    /// make one credential; prints a table.
+    BenchAttest,
     // New subcommands go here, plus one arm below.
 }
 
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Cmd::E2e(args) => e2e::run(args),
         Cmd::BenchAge(args) => bench_age::run_bench_age(args),
         Cmd::BenchSigsum => bench_sigsum::run(),
+        Cmd::BenchAttest => bench_attest::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
