@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::hostconfig::HostConfigJson;
-use super::ospkg::{Cpio, test_os_initramfs};
+use super::ospkg::{Cpio, append_cpio, test_os_initramfs};
 use super::run::{
     KEXEC, NET_MODULES, NOTHING_BOOTED, STBOOT_APPEND, StbootImage, TrustPolicy, VERIFIED,
 };
@@ -59,18 +59,6 @@ pub(crate) fn big_initramfs(out: &Path, kernel_len: u64, total: u64) -> Result<(
     let mut cpio = Cpio::new();
     cpio.file("payload", 0o644, &random(usize::try_from(want)?, total));
     append_cpio(out, cpio)
-}
-
-/// Appends `cpio`, uncompressed and 4-byte aligned, to the initramfs at `path` (the kernel
-/// unpacks concatenated archives).
-fn append_cpio(path: &Path, cpio: Cpio) -> Result<()> {
-    let mut bytes = fs::read(path)?;
-    while bytes.len() % 4 != 0 {
-        bytes.push(0);
-    }
-    bytes.extend_from_slice(&cpio.finish());
-    fs::write(path, bytes)?;
-    Ok(())
 }
 
 /// Seconds since QEMU start at which the first console line containing `marker` appeared.

@@ -9,6 +9,7 @@
 //! Environment: `E2E_ACCEL=tcg|kvm` (default tcg; KVM hangs on nested hosts), `E2E_KERNEL_DIR`
 //! (an unpacked kernel .deb to use instead of downloading one).
 
+mod attest;
 mod boot;
 pub(crate) mod bootbench;
 pub(crate) mod demo;
@@ -173,7 +174,24 @@ impl Ctx<'_> {
         extra_cmdline: &str,
         signers: &[&SigningKeys],
     ) -> Result<OsPkg> {
-        let initramfs = self.test_os_initramfs(&format!("{name}-initramfs.cpio.gz"), &[])?;
+        self.test_ospkg_with(name, url, extra_cmdline, None, &[], signers)
+    }
+
+    /// [`Self::test_ospkg`] with more files in the test OS (an uncompressed cpio appended to
+    /// its initramfs), e.g. `/bin/st-agent`, and kernel modules (with their dependencies).
+    pub(crate) fn test_ospkg_with(
+        &self,
+        name: &str,
+        url: &str,
+        extra_cmdline: &str,
+        extra: Option<ospkg::Cpio>,
+        modules: &[&str],
+        signers: &[&SigningKeys],
+    ) -> Result<OsPkg> {
+        let initramfs = self.test_os_initramfs(&format!("{name}-initramfs.cpio.gz"), modules)?;
+        if let Some(cpio) = extra {
+            ospkg::append_cpio(&initramfs, cpio)?;
+        }
         let spec = OsPkgSpec {
             kernel: self.env.kernel.vmlinuz.clone(),
             initramfs,

@@ -124,6 +124,18 @@ pub(crate) fn test_os_initramfs(out: &Path, modules: &[PathBuf], init: Option<&s
     cpio.write_gz(out)
 }
 
+/// Appends `cpio`, uncompressed and 4-byte aligned, to the initramfs at `path` (the kernel
+/// unpacks concatenated archives).
+pub(crate) fn append_cpio(path: &Path, cpio: Cpio) -> Result<()> {
+    let mut bytes = fs::read(path)?;
+    while bytes.len() % 4 != 0 {
+        bytes.push(0);
+    }
+    bytes.extend_from_slice(&cpio.finish());
+    fs::write(path, bytes)?;
+    Ok(())
+}
+
 /// An Ed25519 signing root and a leaf signed by it (made by `stmgr keygen certificate`).
 #[derive(Clone, Debug)]
 pub(crate) struct SigningKeys {

@@ -67,6 +67,8 @@ pub(crate) struct Serve<'c> {
     archive_url: String,
     plain_http: bool,
     sigsum_logged: bool,
+    os_cmdline: String,
+    os_files: Option<super::ospkg::Cpio>,
 }
 
 impl<'c> Serve<'c> {
@@ -77,7 +79,17 @@ impl<'c> Serve<'c> {
             archive_url: "os.zip".to_owned(),
             plain_http: false,
             sigsum_logged: false,
+            os_cmdline: String::new(),
+            os_files: None,
         }
+    }
+
+    /// The test OS of the package gets `cmdline` (e.g. `e2e.agent=1`), `files` and the
+    /// network modules ([`NET_MODULES`]).
+    pub(crate) fn os(mut self, cmdline: &str, files: super::ospkg::Cpio) -> Self {
+        cmdline.clone_into(&mut self.os_cmdline);
+        self.os_files = Some(files);
+        self
     }
 
     /// The package's only signature is a Sigsum proof (ST 1.3): logged in the in-memory test
@@ -101,11 +113,22 @@ impl<'c> Serve<'c> {
     }
 
     /// Sign the package, copy it to `www/`, start nginx.
-    pub(crate) fn start(self) -> Result<Served> {
+    pub(crate) fn start(mut self) -> Result<Served> {
         let ctx = self.ctx;
         let keys = ctx.signing_keys("keys")?;
         let plain: &[&SigningKeys] = if self.sigsum_logged { &[] } else { &[&keys] };
-        let pkg = ctx.test_ospkg("os", &self.archive_url, "", plain)?;
+        let pkg = ctx.test_ospkg_with(
+            "os",
+            &self.archive_url,
+            &self.os_cmdline,
+            self.os_files.take(),
+            if self.os_cmdline.is_empty() {
+                &[]
+            } else {
+                NET_MODULES
+            },
+            plain,
+        )?;
         let sigsum = match self.sigsum_logged {
             true => Some(sigsum::log_and_attach(&ctx.stmgr()?, &keys, &pkg)?),
             false => None,
@@ -393,6 +416,7 @@ pub(crate) struct StbootRun<'c> {
     extra_qemu: Vec<String>,
     console_input: Vec<(String, Vec<u8>)>,
     timeout: Option<Duration>,
+    hostfwd: Vec<String>,
 }
 
 impl<'c> StbootRun<'c> {
@@ -409,7 +433,15 @@ impl<'c> StbootRun<'c> {
             extra_qemu: Vec::new(),
             console_input: Vec::new(),
             timeout: None,
+            hostfwd: Vec::new(),
         }
+    }
+
+    /// A slirp host forward into the guest, as QEMU's `hostfwd=` value
+    /// (`tcp:127.0.0.1:HOSTPORT-:GUESTPORT`).
+    pub(crate) fn hostfwd(mut self, forward: &str) -> Self {
+        self.hostfwd.push(forward.to_owned());
+        self
     }
 
     /// The hard timeout from QEMU start, and the longest wait for each marker (default: the
@@ -459,6 +491,17 @@ impl<'c> StbootRun<'c> {
     /// OS marker; NothingBooted: the summary, recovery), then for a clean power-off. Returns
     /// the stopped VM for further assertions on its console.
     pub(crate) fn run(self) -> Result<Vm> {
+        let t = self
+            .timeout
+            .unwrap_or_else(|| marker_timeout(self.ctx.accel()));
+        let mut vm = self.start()?;
+        vm.wait_poweroff(t)?;
+        Ok(vm)
+    }
+
+    /// Like [`Self::run`], but returns as soon as the outcome's console lines were seen, with
+    /// the guest still running (a scenario then talks to it, e.g. through [`Self::hostfwd`]).
+    pub(crate) fn start(self) -> Result<Vm> {
         let ctx = self.ctx;
         let mut append = vec![STBOOT_APPEND.to_owned()];
         if self.outcome == Outcome::NothingBooted {
@@ -479,6 +522,7 @@ impl<'c> StbootRun<'c> {
         cfg.extra_args.extend(self.extra_qemu);
         cfg.console_input = self.console_input;
         cfg.timeout = self.timeout;
+        cfg.hostfwd = self.hostfwd;
         let (must_see, fail): (&[&str], &[&str]) = match self.outcome {
             Outcome::Boots => (&[VERIFIED, KEXEC, OS_BOOTED], &[NOTHING_BOOTED, "panic at"]),
             Outcome::NothingBooted => (&[NOTHING_BOOTED, RECOVERY], &[OS_BOOTED, KEXEC]),
@@ -490,7 +534,6 @@ impl<'c> StbootRun<'c> {
         for marker in must_see {
             vm.wait_for(marker, t)?;
         }
-        vm.wait_poweroff(t)?;
         Ok(vm)
     }
 }

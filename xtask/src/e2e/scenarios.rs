@@ -170,6 +170,11 @@ pub(crate) const ALL: &[Scenario] = &[
         run: boot::provisioning_mode,
     },
     Scenario {
+        name: "attestation",
+        about: "issue 10: Sigsum-logged package with the agent, swtpm with an EK certificate -> stattest check accepts (another trust policy refused) -> go-ahead with 1 of 2 signatures and one for another boot refused -> 2 staff sign (stmgr deploy authorize) -> serving",
+        run: super::attest::attestation,
+    },
+    Scenario {
         name: "stboot-encrypted",
         about: "stboot: descriptor and archive age-encrypted (stmgr keygen age, stmgr ospkg encrypt), the identity in the image -> decrypted on arrival, boots",
         run: super::encrypted::encrypted_package,

@@ -21,6 +21,21 @@ pub(crate) fn build_stprov() -> Result<PathBuf> {
     build_musl("stprov", &[], &["stprov"])
 }
 
+/// The attestation agent (`crates/st-agent`), static, for the test OS's `/bin/st-agent`.
+pub(crate) fn build_agent() -> Result<PathBuf> {
+    build_musl("st-agent", &[], &["st-agent"])
+}
+
+/// The attestation checker `stattest` for the host (debug build).
+pub(crate) fn build_stattest() -> Result<PathBuf> {
+    run(cargo().args(["build", "--locked", "-p", "stattest"]))?;
+    let bin = target_dir().join("debug").join("stattest");
+    if !bin.is_file() {
+        bail!("no {} after the build", bin.display());
+    }
+    Ok(bin)
+}
+
 /// The boot benchmark's in-guest probe (`crates/stboot/examples/guest_probe.rs`), built like
 /// stboot; returns the binary.
 pub(crate) fn build_guest_probe() -> Result<PathBuf> {

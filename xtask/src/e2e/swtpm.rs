@@ -30,14 +30,73 @@ pub(crate) struct SwtpmSpec<'a> {
     pub(crate) firmware_starts: bool,
 }
 
+/// The TPM vendor CA of a swtpm made by [`Swtpm::start_with_ek_certificate`]: swtpm_localca's
+/// root and the intermediate that signed the EK certificate.
+pub(crate) struct VendorCa {
+    /// The root (self-signed), PEM.
+    pub(crate) root: PathBuf,
+    /// The issuing intermediate, PEM.
+    pub(crate) intermediate: PathBuf,
+}
+
 impl Swtpm {
+    /// Starts swtpm (sha256 bank, swtpm starts itself, for SeaBIOS) whose state swtpm_setup made
+    /// with endorsement keys and their certificates (RSA EK certificate at NV 0x01c00002),
+    /// signed by a swtpm_localca CA of this run (config and CA under `ctx.dir/<sub>-ca/`: nothing
+    /// global is read or written). Returns the CA the certificate chains to.
+    pub(crate) fn start_with_ek_certificate(ctx: &Ctx<'_>, sub: &str) -> Result<(Self, VendorCa)> {
+        let dir = fresh(&ctx.path(sub))?;
+        let conf = fresh(&ctx.path(&format!("{sub}-ca")))?;
+        let ca = conf.join("ca");
+        fs::create_dir_all(&ca)?;
+        fs::write(
+            conf.join("swtpm-localca.conf"),
+            format!(
+                "statedir = {ca}\nsigningkey = {ca}/signkey.pem\nissuercert = {ca}/issuercert.pem\n\
+                 certserial = {ca}/certserial\n",
+                ca = ca.display()
+            ),
+        )?;
+        fs::write(
+            conf.join("swtpm-localca.options"),
+            "--platform-manufacturer stboot-rs-e2e\n--platform-version 2.1\n--platform-model swtpm\n",
+        )?;
+        fs::write(
+            conf.join("swtpm_setup.conf"),
+            format!(
+                "create_certs_tool = /usr/bin/swtpm_localca\n\
+                 create_certs_tool_config = {c}/swtpm-localca.conf\n\
+                 create_certs_tool_options = {c}/swtpm-localca.options\n\
+                 active_pcr_banks = sha256\n",
+                c = conf.display()
+            ),
+        )?;
+        run(cmd("swtpm_setup")
+            .args([
+                "--tpm2",
+                "--create-ek-cert",
+                "--create-platform-cert",
+                "--overwrite",
+            ])
+            .arg("--config")
+            .arg(conf.join("swtpm_setup.conf"))
+            .arg("--tpmstate")
+            .arg(&dir))?;
+        let vendor = VendorCa {
+            root: ca.join("swtpm-localca-rootca-cert.pem"),
+            intermediate: ca.join("issuercert.pem"),
+        };
+        ensure!(
+            vendor.root.exists() && vendor.intermediate.exists(),
+            "swtpm_localca made no CA in {}",
+            ca.display()
+        );
+        Ok((Self::spawn(&dir, false)?, vendor))
+    }
+
     /// Starts swtpm with a fresh state in `ctx.dir/<sub>/`.
     pub(crate) fn start(ctx: &Ctx<'_>, sub: &str, spec: &SwtpmSpec<'_>) -> Result<Self> {
-        let dir = ctx.path(sub);
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
-        }
-        fs::create_dir_all(&dir)?;
+        let dir = fresh(&ctx.path(sub))?;
         if !spec.banks.is_empty() {
             run(cmd("swtpm_setup")
                 .args(["--tpm2", "--overwrite", "--tpmstate"])
@@ -48,6 +107,11 @@ impl Swtpm {
         if let Some(identity) = spec.identity {
             define_identity(&dir, identity)?;
         }
+        Self::spawn(&dir, spec.firmware_starts)
+    }
+
+    /// swtpm on the state in `dir`, its control channel a unix socket there.
+    fn spawn(dir: &Path, firmware_starts: bool) -> Result<Self> {
         let sock = dir.join("sock");
         let mut c = Command::new("swtpm");
         c.args(["socket", "--tpm2", "--tpmstate"])
@@ -56,7 +120,7 @@ impl Swtpm {
             .arg(format!("type=unixio,path={}", sock.display()))
             .arg("--log")
             .arg(format!("file={},level=1", dir.join("swtpm.log").display()));
-        if !spec.firmware_starts {
+        if !firmware_starts {
             c.args(["--flags", "startup-clear"]);
         }
         let child = c
@@ -89,6 +153,15 @@ impl Drop for Swtpm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `dir`, emptied (created when missing).
+fn fresh(dir: &Path) -> Result<PathBuf> {
+    if dir.exists() {
+        fs::remove_dir_all(dir)?;
+    }
+    fs::create_dir_all(dir)?;
+    Ok(dir.to_owned())
 }
 
 fn wait_for(path: &Path, limit: Duration) -> Result<()> {
