@@ -303,6 +303,10 @@ pub struct Verdict {
     /// The archive event's data: the file name it was fetched as (or `OS package from
     /// initramfs`).
     pub archive_label: String,
+    /// Whether [`Self::archive_label`] is what stboot writes for the measured descriptor (the
+    /// name is not itself measured; a relative or empty `os_pkg_url` depends on the
+    /// descriptor's URL, which the verifier does not know).
+    pub archive_label_measured: bool,
     /// SHA-256 of the archive.
     pub archive_sha256: [u8; 32],
     /// SHA-256 of the descriptor.
@@ -343,10 +347,17 @@ pub struct Verdict {
 impl Verdict {
     /// The one verdict line.
     pub fn summary(&self) -> String {
+        let package = if self.archive_label_measured {
+            format!("{} {}", self.archive_label, hex(&self.archive_sha256))
+        } else {
+            format!(
+                "{} (named {:?} by the log, unmeasured)",
+                hex(&self.archive_sha256),
+                self.archive_label
+            )
+        };
         let mut s = format!(
-            "runs {} {}, signed by {} of {} ({}; threshold {})",
-            self.archive_label,
-            hex(&self.archive_sha256),
+            "runs {package}, signed by {} of {} ({}; threshold {})",
             self.signers.len(),
             self.signatures_found,
             self.signers.join(", "),
@@ -378,7 +389,11 @@ impl Verdict {
         json!({
             "verdict": "accepted",
             "summary": self.summary(),
-            "archive": {"label": self.archive_label, "sha256": hex(&self.archive_sha256)},
+            "archive": {
+                "label": self.archive_label,
+                "label_measured": self.archive_label_measured,
+                "sha256": hex(&self.archive_sha256),
+            },
             "descriptor_sha256": hex(&self.descriptor_sha256),
             "signers": self.signers,
             "signatures_found": self.signatures_found,
@@ -663,6 +678,24 @@ fn first_logged(report: &VerifyReport) -> Option<LoggedAt> {
     })
 }
 
+/// The archive event's data for a network boot: Go's `filepath.Base` of the decoded path of
+/// `os_pkg_url` (query and fragment dropped; a relative URL keeps its last segment when
+/// resolved).
+fn archive_file_name(url: &str) -> Vec<u8> {
+    let no_query = url.split(['?', '#']).next().unwrap_or_default();
+    let path = match no_query.find("://") {
+        Some(i) => {
+            let after = no_query.get(i + 3..).unwrap_or_default();
+            after
+                .find('/')
+                .and_then(|j| after.get(j..))
+                .unwrap_or_default()
+        }
+        None => no_query,
+    };
+    st_measure::archive_name_from_url_path(path)
+}
+
 /// Decide one attestation. Every check of `docs/attestation.md`, in order; the first that
 /// fails is the [`Refusal`].
 pub fn verify(att: &Attestation, exp: &Expectations<'_>) -> Result<Verdict, Refusal> {
@@ -918,6 +951,13 @@ pub fn verify(att: &Attestation, exp: &Expectations<'_>) -> Result<Verdict, Refu
     }
     let descriptor =
         Descriptor::from_json(descriptor_bytes).map_err(|e| Refusal::Descriptor(e.to_string()))?;
+    // The archive event's data (the file name) is not covered by its digest. It is the
+    // package's name in the verdict only when it is what stboot writes for this descriptor
+    // (the file name of an absolute or non-empty relative os_pkg_url, or the initramfs marker);
+    // otherwise the verdict says the name is the log's, unmeasured.
+    let url = descriptor.os_pkg_url();
+    let label_measured = ev.archive.data == st_measure::INITRAMFS_ARCHIVE_NAME
+        || (!url.is_empty() && ev.archive.data == archive_file_name(url));
     let measured = sha256_digest(ev.archive);
     let archive_sha256 = match att.archive_sha256 {
         Some(a) if sha256(&[&a]) == measured => a,
@@ -1077,6 +1117,7 @@ pub fn verify(att: &Attestation, exp: &Expectations<'_>) -> Result<Verdict, Refu
 
     Ok(Verdict {
         archive_label: String::from_utf8_lossy(&ev.archive.data).into_owned(),
+        archive_label_measured: label_measured,
         archive_sha256,
         descriptor_sha256,
         signers,
@@ -1107,6 +1148,19 @@ mod tests {
         let s = b"st-attest-binding-v1\n";
         let d = Bank::Sha256.hash(&Bank::Sha256.hash(s));
         assert_eq!(binding_pcr(s).to_vec(), Bank::Sha256.extend(&[0; 32], &d));
+    }
+
+    #[test]
+    fn archive_file_name_is_the_last_segment_of_the_url_path() {
+        for (url, name) in [
+            ("https://host/pkgs/my%20os.zip?x=1", &b"my os.zip"[..]),
+            ("http://h:8080/os.zip#f", b"os.zip"),
+            ("os.zip", b"os.zip"),
+            ("../a/os.zip", b"os.zip"),
+            ("https://host", b"."),
+        ] {
+            assert_eq!(archive_file_name(url), name, "{url}");
+        }
     }
 
     #[test]

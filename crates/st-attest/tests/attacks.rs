@@ -38,7 +38,7 @@ fn the_good_attestation_is_accepted_and_explained() {
     assert_eq!(
         v.summary(),
         format!(
-            "runs ospkg.zip {archive}, signed by 2 of 2 ({}; threshold 2), logged at index 3, \
+            "runs os-1.zip {archive}, signed by 2 of 2 ({}; threshold 2), logged at index 3, \
              released, service key {} bound",
             v.signers.join(", "),
             wireguard()
@@ -411,4 +411,53 @@ fn the_committed_attestations_parse_from_their_json() {
         let again = Attestation::from_json(&f.attestation.to_json()).unwrap();
         assert_eq!(again, f.attestation, "{name}");
     }
+}
+
+#[test]
+fn byte_flips_anywhere_in_the_tpm_structures_and_logs_never_panic() {
+    // Every flip is either refused or (event data the replay does not cover, such as the
+    // firmware's event data) harmless; none may panic or be accepted with a changed verdict.
+    let f = fixture("good");
+    let cas = vendor_cas();
+    let dir = trust_dir("sigsum-2");
+    let exp = expectations(&f, &cas, &dir);
+    let good = verify(&f.attestation, &exp).unwrap().summary();
+    type Field = fn(&mut Attestation) -> &mut Vec<u8>;
+    let fields: [(&str, Field); 6] = [
+        ("attest", |a| &mut a.attest),
+        ("signature", |a| &mut a.signature),
+        ("ak_public", |a| &mut a.ak_public),
+        ("ek_public", |a| &mut a.ek_public),
+        ("stboot_event_log", |a| a.stboot_event_log.as_mut().unwrap()),
+        ("firmware_event_log", |a| {
+            a.firmware_event_log.as_mut().unwrap()
+        }),
+    ];
+    let mut refused = 0;
+    for (name, field) in fields {
+        let len = field(&mut f.attestation.clone()).len();
+        // Every byte of the small structures, every 5th of the logs.
+        let step = if len > 600 { 5 } else { 1 };
+        for i in (0..len).step_by(step) {
+            let mut att = f.attestation.clone();
+            field(&mut att)[i] ^= 0x41;
+            match verify(&att, &exp) {
+                // The archive's name is event data no digest covers: a changed name is
+                // reported as unmeasured, the package still named by its SHA-256.
+                Ok(v) if !v.archive_label_measured => {
+                    assert_eq!(name, "stboot_event_log");
+                    assert!(
+                        v.summary().contains("by the log, unmeasured"),
+                        "{}",
+                        v.summary()
+                    );
+                    let rest = |s: &str, sep: &str| s.split_once(sep).map(|(_, r)| r.to_string());
+                    assert_eq!(rest(&v.summary(), "unmeasured), "), rest(&good, ", "));
+                }
+                Ok(v) => assert_eq!(v.summary(), good, "{name}[{i}] changed the verdict"),
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(refused > 500, "{refused}");
 }

@@ -136,7 +136,7 @@ fn a_fresh_swtpm_attestation_verifies_and_a_replay_does_not() {
     };
     let v = verify(&made.attestation, &exp).unwrap();
     let line = v.summary();
-    assert!(line.starts_with("runs ospkg.zip "), "{line}");
+    assert!(line.starts_with("runs os-1.zip "), "{line}");
     assert!(line.contains("signed by 2 of 2"), "{line}");
     assert!(line.contains("logged at index 3"), "{line}");
     assert!(

@@ -315,6 +315,9 @@ impl Swtpm {
 /// TPMS_ATTEST, TPMT_SIGNATURE, the PCR values.
 pub type QuoteOut = (Vec<u8>, Vec<u8>, Vec<(u32, Vec<u8>)>);
 
+/// The os_pkg_url of every fixture's descriptor.
+pub const OS_PKG_URL: &str = "https://ospkg.example/ospkg/os-1.zip";
+
 /// What one boot measured and logged.
 pub struct Boot {
     pub stboot_log: Vec<u8>,
@@ -327,6 +330,15 @@ pub struct Boot {
 /// stboot (st_measure's events for `case` under trust `trust`), extending the real PCRs.
 pub fn measure(tpm: &Swtpm, case: &str, trust: &str, firmware: bool) -> Boot {
     let (archive, descriptor) = package(case);
+    // Where the package is served (the vectors leave os_pkg_url empty; the signatures cover
+    // only the archive, so the descriptor may say where it lives).
+    let descriptor = String::from_utf8(descriptor)
+        .unwrap()
+        .replace(
+            r#""os_pkg_url": """#,
+            &format!(r#""os_pkg_url": "{OS_PKG_URL}""#),
+        )
+        .into_bytes();
     let dir = trust_dir(trust);
     let parsed = st_format::Descriptor::from_json(&descriptor).unwrap();
     let roots: Vec<&[u8]> = dir.roots().ders().collect();
@@ -335,7 +347,7 @@ pub fn measure(tpm: &Swtpm, case: &str, trust: &str, firmware: bool) -> Boot {
     let events = st_measure::events(&Inputs {
         archive_sha256,
         archive_source: ArchiveSource::Network {
-            file_name: b"ospkg.zip",
+            file_name: &st_measure::archive_name_from_url_path("/ospkg/os-1.zip"),
         },
         descriptor_bytes: &descriptor,
         descriptor: &parsed,
