@@ -1,7 +1,7 @@
 //! The real TPM behind [`AttestTpm`]: `/dev/tpmrm0` (else `/dev/tpm0`) through st-tpm. The EK
-//! and AK are made once at start (both are primary keys, the same on every call until
-//! TPM2_Clear for the AK, until the EK seed changes for the EK) and stay loaded while the agent
-//! runs; closing the device flushes them.
+//! (the same key on every call: its certificate certifies it) and a new AK for this boot
+//! (random bytes in its template) are made once at start and stay loaded while the agent runs;
+//! closing the device flushes them.
 
 use st_tpm::{AlgId, CreatedKey, Tpm};
 
@@ -25,8 +25,12 @@ impl DeviceTpm {
         let ek = tpm
             .create_ek_rsa()
             .map_err(|e| format!("creating the endorsement key: {e}"))?;
+        // A new AK every boot: random bytes in the template's unique field.
+        let mut label = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut label)
+            .map_err(|_| "no randomness for the attestation key".to_owned())?;
         let ak = tpm
-            .create_ak_p256()
+            .create_ak_p256_unique(&label)
             .map_err(|e| format!("creating the attestation key: {e}"))?;
         let ek_certificate = tpm
             .ek_certificate_rsa()

@@ -155,6 +155,14 @@ impl Template {
     /// `unique.x` = [`AK_LABEL`], in the owner hierarchy. A primary key: the same key every
     /// time until the owner seed changes (`TPM2_Clear`), nothing stored on the TPM.
     pub fn ak_p256() -> Self {
+        Self::ak_p256_unique(AK_LABEL)
+    }
+
+    /// [`Self::ak_p256`] with `label` in `unique.x` instead of the fixed label: a primary key is
+    /// derived from the hierarchy's seed and the template, so random bytes here make an AK that
+    /// no other boot has (the attestation agent's per-boot AK). At most 32 bytes.
+    pub fn ak_p256_unique(label: &[u8]) -> Self {
+        let label = label.get(..label.len().min(32)).unwrap_or_default();
         let mut w = Vec::with_capacity(32);
         w.extend_from_slice(&ALG_ECC.to_be_bytes());
         w.extend_from_slice(&AlgId::SHA256.0.to_be_bytes());
@@ -172,10 +180,10 @@ impl Template {
         ] {
             w.extend_from_slice(&v.to_be_bytes());
         }
-        let mut unique = Vec::with_capacity(4 + AK_LABEL.len());
-        // AK_LABEL is 19 bytes.
-        unique.extend_from_slice(&(AK_LABEL.len() as u16).to_be_bytes());
-        unique.extend_from_slice(AK_LABEL);
+        let mut unique = Vec::with_capacity(4 + label.len());
+        // At most 32 bytes (checked above).
+        unique.extend_from_slice(&(label.len() as u16).to_be_bytes());
+        unique.extend_from_slice(label);
         unique.extend_from_slice(&0u16.to_be_bytes());
         Self {
             hierarchy: TPM_RH_OWNER,
@@ -688,6 +696,11 @@ impl<T: Transport> Tpm<T> {
     /// it when done.
     pub fn create_ak_p256(&mut self) -> Result<CreatedKey, Error> {
         self.create_primary(&Template::ak_p256())
+    }
+
+    /// An AK as [`Self::create_ak_p256`] but unique to `label` ([`Template::ak_p256_unique`]).
+    pub fn create_ak_p256_unique(&mut self, label: &[u8]) -> Result<CreatedKey, Error> {
+        self.create_primary(&Template::ak_p256_unique(label))
     }
 
     /// The RSA EK certificate (DER) from NV index [`EK_CERT_RSA_INDEX`], `None` when the

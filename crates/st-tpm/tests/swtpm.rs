@@ -572,6 +572,16 @@ fn ak_is_deterministic_until_clear() {
     let again = c.create_ak_p256().unwrap();
     assert_eq!(again.public, a.public);
     c.flush(again.handle).unwrap();
+    // Another unique label (the agent's per-boot AK): another key; the same label: the same.
+    let boot1 = c.create_ak_p256_unique(&[1; 32]).unwrap();
+    let boot2 = c.create_ak_p256_unique(&[2; 32]).unwrap();
+    assert_ne!(boot1.name, boot2.name);
+    assert_ne!(boot1.name, a.name);
+    let boot1_again = c.create_ak_p256_unique(&[1; 32]).unwrap();
+    assert_eq!(boot1_again.name, boot1.name);
+    for k in [boot1, boot2, boot1_again] {
+        c.flush(k.handle).unwrap();
+    }
     let ek = c.create_ek_rsa().unwrap();
     c.flush(ek.handle).unwrap();
     drop(c);

@@ -167,6 +167,39 @@ pub(crate) fn attestation(ctx: &Ctx<'_>) -> Result<()> {
     // 5. A client checks again before using the service: still this boot, still bound.
     let (ok, text) = attempt(&mut check)?;
     ensure!(ok && text.contains("accepted: "), "{text}");
+    // 6. Power cycle (same TPM): new keys, a new AK, waiting again; the old go-ahead is for
+    // another boot.
+    drop(vm);
+    drop(tpm);
+    let tpm = Swtpm::resume(ctx, "tpm")?;
+    let port2 = free_port()?;
+    let agent2 = format!("127.0.0.1:{port2}");
+    let mut vm = StbootRun::new(ctx, &img)
+        .extra_qemu(tpm.qemu_args())
+        .hostfwd(&format!("tcp:127.0.0.1:{port2}-:8443"))
+        .timeout(Duration::from_secs(300))
+        .start_in("reboot")?;
+    vm.wait_for("ST-AGENT: waiting", Duration::from_secs(120))?;
+    let (ok, text) = attempt(
+        cmd(&stattest)
+            .args(["go-ahead", "--agent", &agent2, "--file"])
+            .arg(&go_ahead),
+    )?;
+    ensure!(!ok && text.contains("another attestation key"), "{text}");
+    let mut check2 = cmd(&stattest);
+    check2
+        .args(["check", "--agent", &agent2, "--trust-policy"])
+        .arg(&trust_dir);
+    vendor(&mut check2);
+    let (ok, text) = attempt(&mut check2)?;
+    ensure!(
+        ok && text.contains("accepted: "),
+        "after the reboot: {text}"
+    );
+    ensure!(
+        !vm.has_line("ST-AGENT: serving"),
+        "the agent served after a reboot without a new go-ahead"
+    );
     drop(vm);
     Ok(())
 }

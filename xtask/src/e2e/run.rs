@@ -502,6 +502,15 @@ impl<'c> StbootRun<'c> {
     /// Like [`Self::run`], but returns as soon as the outcome's console lines were seen, with
     /// the guest still running (a scenario then talks to it, e.g. through [`Self::hostfwd`]).
     pub(crate) fn start(self) -> Result<Vm> {
+        self.start_vm(None)
+    }
+
+    /// [`Self::start`], the console logged to `dir/<sub>/` (a second guest in one scenario).
+    pub(crate) fn start_in(self, sub: &str) -> Result<Vm> {
+        self.start_vm(Some(sub))
+    }
+
+    fn start_vm(self, sub: Option<&str>) -> Result<Vm> {
         let ctx = self.ctx;
         let mut append = vec![STBOOT_APPEND.to_owned()];
         if self.outcome == Outcome::NothingBooted {
@@ -530,7 +539,10 @@ impl<'c> StbootRun<'c> {
         cfg.fail_markers
             .extend(fail.iter().map(|f| (*f).to_owned()));
         let t = self.timeout.unwrap_or_else(|| marker_timeout(ctx.accel()));
-        let mut vm = ctx.start_vm(&cfg)?;
+        let mut vm = match sub {
+            Some(sub) => ctx.start_vm_in(&cfg, sub)?,
+            None => ctx.start_vm(&cfg)?,
+        };
         for marker in must_see {
             vm.wait_for(marker, t)?;
         }

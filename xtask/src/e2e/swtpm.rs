@@ -94,6 +94,14 @@ impl Swtpm {
         Ok((Self::spawn(&dir, false)?, vendor))
     }
 
+    /// Starts swtpm again on the state an earlier one left in `ctx.dir/<sub>/` (the same TPM
+    /// after a power cycle: same seeds, EK and certificates; PCRs reset).
+    pub(crate) fn resume(ctx: &Ctx<'_>, sub: &str) -> Result<Self> {
+        let dir = ctx.path(sub);
+        let _ = fs::remove_file(dir.join("sock"));
+        Self::spawn(&dir, false)
+    }
+
     /// Starts swtpm with a fresh state in `ctx.dir/<sub>/`.
     pub(crate) fn start(ctx: &Ctx<'_>, sub: &str, spec: &SwtpmSpec<'_>) -> Result<Self> {
         let dir = fresh(&ctx.path(sub))?;
