@@ -87,6 +87,15 @@ fn now() -> st_verify::UnixTime {
     st_verify::UnixTime::from_secs(secs)
 }
 
+/// This process's resident memory (`VmRSS` of /proc/self/status), for the figures.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -141,6 +150,9 @@ fn start(args: &Args) -> Result<std::io::Error, String> {
         }
     );
     eprintln!("ST-AGENT: binding\n{}", binding.statement().trim_end());
+    if let Some(rss) = resident_kib() {
+        eprintln!("st-agent: resident memory {rss} KiB (VmRSS)");
+    }
     Ok(crate::serve::serve(&mut agent, &listener, &tls))
 }
 
