@@ -177,16 +177,7 @@ impl<T: AttestTpm> Agent<T> {
             now,
         );
         if !report.threshold_met() {
-            let reasons: Vec<String> = report
-                .outcomes
-                .iter()
-                .filter_map(|o| {
-                    o.verdict
-                        .as_ref()
-                        .err()
-                        .map(|e| format!("[{}] {e}", o.index))
-                })
-                .collect();
+            let reasons = report.skip_reasons("signature");
             return Err(refuse(format!(
                 "{} of {} signatures valid, {} required{}{}",
                 report.valid(),
@@ -196,12 +187,7 @@ impl<T: AttestTpm> Agent<T> {
                 reasons.join("; ")
             )));
         }
-        let authorised_by: Vec<String> = report
-            .outcomes
-            .iter()
-            .filter(|o| o.verdict.is_ok())
-            .filter_map(|o| o.signer.as_ref().map(|s| s.name.clone()))
-            .collect();
+        let authorised_by = report.counted_signers();
         self.state = State::Serving {
             authorised_by: authorised_by.clone(),
         };

@@ -1060,19 +1060,7 @@ pub fn verify(att: &Attestation, exp: &Expectations<'_>) -> Result<Verdict, Refu
             }
             let logged_report = st_verify::check_policy_signatures(&descriptor, &digest, &p);
             let l = first_logged(&logged_report).ok_or_else(|| {
-                Refusal::NotLogged(
-                    logged_report
-                        .outcomes
-                        .iter()
-                        .filter_map(|o| {
-                            o.verdict
-                                .as_ref()
-                                .err()
-                                .map(|e| format!("entry {}: {e}", o.index))
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
+                Refusal::NotLogged(logged_report.skip_reasons("entry").join("; "))
             })?;
             reasons.push(format!(
                 "Sigsum-logged under the given policy: log {}, leaf {} of {}, witnesses {}",

@@ -206,6 +206,27 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// `"<what> <index>: <reason>"` for every entry that did not count, in order (for one-line
+    /// refusals).
+    pub fn skip_reasons(&self, what: &str) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| {
+                o.verdict
+                    .as_ref()
+                    .err()
+                    .map(|r| format!("{what} {}: {r}", o.index))
+            })
+            .collect()
+    }
+    /// The certificate subjects of the signers that counted, in order.
+    pub fn counted_signers(&self) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.verdict.is_ok())
+            .filter_map(|o| o.signer.as_ref().map(|s| s.name.clone()))
+            .collect()
+    }
     /// Signatures present.
     pub fn found(&self) -> usize {
         self.outcomes.len()

@@ -27,6 +27,41 @@ pub struct Trust {
     pub release_list: Option<PathBuf>,
 }
 
+/// The command-line flags naming the agent and what the checker trusts (`stattest check`,
+/// `stmgr deploy authorize`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrustArgs {
+    /// The agent, HOST:PORT (its attestation endpoint, e.g. server.example:8443).
+    #[arg(long)]
+    pub agent: String,
+    /// The trust policy directory the server's stboot must have used (trust_policy.json,
+    /// ospkg_signing_root.pem, tls_roots.pem, ospkg_trust_policy).
+    #[arg(long, value_name = "DIR")]
+    pub trust_policy: PathBuf,
+    /// TPM vendor CA certificates (PEM; self-issued ones are anchors, others intermediates).
+    /// Repeatable.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub vendor_ca: Vec<PathBuf>,
+    /// Require the OS package to be Sigsum-logged under this policy.
+    #[arg(long, value_name = "FILE")]
+    pub sigsum_policy: Option<PathBuf>,
+    /// Require the OS package's archive SHA-256 to be on this list (hex, one a line).
+    #[arg(long, value_name = "FILE")]
+    pub release_list: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// What the flags name.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            trust_policy: self.trust_policy.clone(),
+            vendor_cas: self.vendor_ca.clone(),
+            sigsum_policy: self.sigsum_policy.clone(),
+            release_list: self.release_list.clone(),
+        }
+    }
+}
+
 /// A fresh attestation with what the checker sent (only a checker that made `secret` itself
 /// learns from it that the AK is on the EK's TPM).
 #[derive(Debug, Clone)]

@@ -15,27 +15,6 @@ struct Cli {
     command: Cmd,
 }
 
-#[derive(clap::Args, Debug)]
-struct TrustArgs {
-    /// The agent, HOST:PORT (its attestation endpoint, e.g. server.example:8443).
-    #[arg(long)]
-    agent: String,
-    /// The trust policy directory the server's stboot must have used (trust_policy.json,
-    /// ospkg_signing_root.pem, tls_roots.pem, ospkg_trust_policy).
-    #[arg(long, value_name = "DIR")]
-    trust_policy: PathBuf,
-    /// TPM vendor CA certificates (PEM; self-issued ones are anchors, others intermediates).
-    /// Repeatable.
-    #[arg(long, value_name = "FILE", required = true)]
-    vendor_ca: Vec<PathBuf>,
-    /// Require the OS package to be Sigsum-logged under this policy.
-    #[arg(long, value_name = "FILE")]
-    sigsum_policy: Option<PathBuf>,
-    /// Require the OS package's archive SHA-256 to be on this list (hex, one a line).
-    #[arg(long, value_name = "FILE")]
-    release_list: Option<PathBuf>,
-}
-
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Attest the server now (fresh nonce, credential activation, quote) and verify: the TPM,
@@ -43,7 +22,7 @@ enum Cmd {
     /// that the TLS key of this connection (and --wireguard-key) is the one bound.
     Check {
         #[command(flatten)]
-        trust: TrustArgs,
+        trust: stattest::check::TrustArgs,
         /// Also require this WireGuard public key (base64) to be the one bound.
         #[arg(long, value_name = "BASE64")]
         wireguard_key: Option<String>,
@@ -65,15 +44,6 @@ enum Cmd {
     },
 }
 
-fn trust(a: &TrustArgs) -> stattest::check::Trust {
-    stattest::check::Trust {
-        trust_policy: a.trust_policy.clone(),
-        vendor_cas: a.vendor_ca.clone(),
-        sigsum_policy: a.sigsum_policy.clone(),
-        release_list: a.release_list.clone(),
-    }
-}
-
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Cmd::Check {
@@ -86,7 +56,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(k) => Some(stattest::check::wireguard_key(&k)?),
                 None => None,
             };
-            let checked = stattest::check::check(&t.agent, &trust(&t), wg)?;
+            let checked = stattest::check::check(&t.agent, &t.trust(), wg)?;
             if let Some(out) = out {
                 std::fs::write(&out, &checked.attestation_json)
                     .map_err(|e| format!("{}: {e}", out.display()))?;

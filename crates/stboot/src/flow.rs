@@ -537,16 +537,7 @@ pub fn archive_url(descriptor_url: &Url, os_pkg_url: &str) -> Result<Url, String
 fn describe_rejection(e: &VerifyError) -> String {
     match e {
         VerifyError::ThresholdNotMet { report } => {
-            let reasons: Vec<String> = report
-                .outcomes
-                .iter()
-                .filter_map(|o| {
-                    o.verdict
-                        .as_ref()
-                        .err()
-                        .map(|r| format!("signature {}: {r}", o.index))
-                })
-                .collect();
+            let reasons = report.skip_reasons("signature");
             format!(
                 "rejected: {} valid of {} signatures, {} required{}{}",
                 report.valid(),

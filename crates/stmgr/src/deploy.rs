@@ -34,21 +34,8 @@ pub(crate) struct AuthorizeArgs {
     /// Your certificate (PEM), issued under the deploy root the OS package trusts.
     #[arg(long, value_name = "FILE")]
     cert: PathBuf,
-    /// The server's agent, HOST:PORT.
-    #[arg(long)]
-    agent: String,
-    /// The trust policy directory the server's stboot must have used.
-    #[arg(long, value_name = "DIR")]
-    trust_policy: PathBuf,
-    /// TPM vendor CA certificates (PEM); repeatable.
-    #[arg(long, value_name = "FILE", required = true)]
-    vendor_ca: Vec<PathBuf>,
-    /// Require the OS package to be Sigsum-logged under this policy.
-    #[arg(long, value_name = "FILE")]
-    sigsum_policy: Option<PathBuf>,
-    /// Require the archive SHA-256 to be on this release list.
-    #[arg(long, value_name = "FILE")]
-    release_list: Option<PathBuf>,
+    #[command(flatten)]
+    trust: stattest::check::TrustArgs,
     /// The go-ahead file: created if missing, else your signature is added.
     #[arg(long, value_name = "FILE")]
     go_ahead: PathBuf,
@@ -83,16 +70,11 @@ pub(crate) fn authorize(a: &AuthorizeArgs) -> Result<()> {
             a.key.display()
         );
     }
-    let trust = stattest::check::Trust {
-        trust_policy: a.trust_policy.clone(),
-        vendor_cas: a.vendor_ca.clone(),
-        sigsum_policy: a.sigsum_policy.clone(),
-        release_list: a.release_list.clone(),
-    };
+    let agent = &a.trust.agent;
     // Attest first: never authorise a server that booted the wrong package.
-    let checked = stattest::check::check(&a.agent, &trust, None)
-        .map_err(|e| anyhow::anyhow!("{}: not authorising: {e}", a.agent))?;
-    eprintln!("stmgr: attested {}: {}", a.agent, checked.verdict.summary());
+    let checked = stattest::check::check(agent, &a.trust.trust(), None)
+        .map_err(|e| anyhow::anyhow!("{agent}: not authorising: {e}"))?;
+    eprintln!("stmgr: attested {agent}: {}", checked.verdict.summary());
     let ak = st_attest::tpm::Public::parse(&checked.attestation.ak_public)
         .map_err(|e| anyhow::anyhow!("ak_public: {e}"))?;
     let ak_name = ak.name();
@@ -112,7 +94,7 @@ pub(crate) fn authorize(a: &AuthorizeArgs) -> Result<()> {
                 "go-ahead {} names another boot (AK {}) than the one at {} (AK {}): not signing",
                 a.go_ahead.display(),
                 hex(&st.ak_name),
-                a.agent,
+                agent,
                 hex(&ak_name)
             );
         }
