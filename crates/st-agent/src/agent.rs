@@ -224,7 +224,7 @@ impl<T: AttestTpm> Agent<T> {
             .tpm
             .activate_credential(&blob, &secret_in)
             .map_err(|e| Response::error(403, format!("credential activation failed: {e}")))?;
-        let qualifying = qualifying_data(&nonce, &secret, &self.binding.digest());
+        let qualifying = qualifying_data(&nonce, &secret, &self.binding);
         let (attest, signature) = self
             .tpm
             .quote(&qualifying, &QUOTED_PCRS)
@@ -379,7 +379,7 @@ mod tests {
         assert_eq!(v["pcrs"]["15"], "0f".repeat(32));
         assert_eq!(v["binding"], a.binding().statement());
         assert_eq!(a.tpm.activations, [(b"BLOB".to_vec(), b"ENC".to_vec())]);
-        let expected = qualifying_data(&[9; 32], b"the-secret", &a.binding().digest());
+        let expected = qualifying_data(&[9; 32], b"the-secret", a.binding());
         assert_eq!(a.tpm.quoted, [expected.to_vec()]);
     }
 

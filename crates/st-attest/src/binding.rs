@@ -34,6 +34,27 @@ pub struct BindingError {
 }
 
 impl Binding {
+    /// The statement as the agent writes it: the four `\n`-terminated lines [`Self::parse`]
+    /// reads (lowercase hex, standard base64).
+    pub fn statement(&self) -> String {
+        format!(
+            "{BINDING_MAGIC}\nak-name {}\nwireguard {}\ntls-spki-sha256 {}\n",
+            hex(&self.ak_name),
+            B64.encode(self.wireguard),
+            hex(&self.tls_spki_sha256)
+        )
+    }
+
+    /// SHA-256 of [`Self::statement`]: what the agent extends into [`BINDING_PCR`] (as
+    /// `H_bank(this)` in every bank) and what a go-ahead names.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(
+            ring::digest::digest(&ring::digest::SHA256, self.statement().as_bytes()).as_ref(),
+        );
+        out
+    }
+
     /// Parse exactly the four `\n`-terminated lines of docs/attestation.md.
     pub fn parse(text: &str) -> Result<Self, BindingError> {
         let err = |line, reason: &str| BindingError {
@@ -192,6 +213,20 @@ mod tests {
             B64.encode([1u8; 32]),
             "02".repeat(32)
         )
+    }
+
+    #[test]
+    fn the_written_statement_parses_back() {
+        let b = Binding {
+            ak_name: vec![0, 11, 0xab],
+            wireguard: [5; 32],
+            tls_spki_sha256: [6; 32],
+        };
+        assert_eq!(Binding::parse(&b.statement()).unwrap(), b);
+        assert_eq!(
+            b.digest().to_vec(),
+            ring::digest::digest(&ring::digest::SHA256, b.statement().as_bytes()).as_ref()
+        );
     }
 
     #[test]
