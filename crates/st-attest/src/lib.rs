@@ -3,7 +3,7 @@
 //! A verifier asks the agent in a booted System Transparency OS for its keys ([`Keys`]), makes
 //! a credential for the AK under the EK ([`challenge`], software `TPM2_MakeCredential`), and
 //! gets back an [`Attestation`]: a TPM quote over PCRs 0-7 and 12-15, the event logs, the
-//! descriptor and the binding of the service keys. [`verify`] decides it against the
+//! descriptor and the binding of the service keys. [`verify()`] decides it against the
 //! [`Expectations`] (the nonce and secret sent, the TPM vendor CAs, the trust policy, and
 //! optionally a Sigsum policy, a release list and the service key the client is about to
 //! use) and explains the result: a [`Verdict`] with its one-line summary and reasons, or the
