@@ -3,6 +3,7 @@
 //! and `stmgr deploy authorize`.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ring::rand::SecureRandom as _;
 use st_attest::binding::{ReleaseList, ServiceKey};
@@ -74,6 +75,40 @@ pub struct Checked {
     pub verdict: Verdict,
     /// The agent's TLS certificate seen on the connection.
     pub tls_certificate: Vec<u8>,
+    /// How long each part took.
+    pub timings: Timings,
+}
+
+/// Wall-clock time of each part of [`check`] (`stattest check --timings`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Loading the trust policy, vendor CAs, Sigsum policy and release list.
+    pub load: Duration,
+    /// `GET keys`: TCP, TLS handshake, request, the answer parsed.
+    pub keys: Duration,
+    /// Making the credential for the AK under the EK (host only).
+    pub challenge: Duration,
+    /// `POST quote`: TCP, TLS, the agent's credential activation and quote in the TPM, the
+    /// answer parsed.
+    pub quote: Duration,
+    /// Verifying the attestation (`st_attest::verify`, once per service key checked).
+    pub verify: Duration,
+}
+
+impl Timings {
+    /// One line: `load X ms, keys X ms, challenge X ms, quote X ms, verify X ms, total X ms`.
+    pub fn line(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "load {:.1} ms, keys {:.1} ms, challenge {:.1} ms, quote {:.1} ms, verify {:.1} ms, total {:.1} ms",
+            ms(self.load),
+            ms(self.keys),
+            ms(self.challenge),
+            ms(self.quote),
+            ms(self.verify),
+            ms(self.load + self.keys + self.challenge + self.quote + self.verify)
+        )
+    }
 }
 
 fn read(path: &Path, max: u64) -> Result<Vec<u8>, String> {
@@ -131,6 +166,13 @@ pub fn spki_sha256(cert_der: &[u8]) -> Result<[u8; 32], String> {
 /// Attest the agent at `addr` and verify it; `service_key`: a key the caller will use besides
 /// the TLS key of this connection (which is always checked against the binding).
 pub fn check(addr: &str, trust: &Trust, wireguard: Option<[u8; 32]>) -> Result<Checked, String> {
+    let mut timings = Timings::default();
+    let mut t = Instant::now();
+    let mut lap = |slot: &mut Duration| {
+        let now = Instant::now();
+        *slot = now - t;
+        t = now;
+    };
     let dir = load_trust_dir(&trust.trust_policy)?;
     let mut ca_pem = Vec::new();
     for f in &trust.vendor_cas {
@@ -153,6 +195,7 @@ pub fn check(addr: &str, trust: &Trust, wireguard: Option<[u8; 32]>) -> Result<C
         }
         None => None,
     };
+    lap(&mut timings.load);
     let client = AgentClient::new(addr)?;
     let keys_reply = client.request("GET", "/st/attest/v1/keys", None)?;
     if keys_reply.status != 200 {
@@ -163,6 +206,7 @@ pub fn check(addr: &str, trust: &Trust, wireguard: Option<[u8; 32]>) -> Result<C
         ));
     }
     let keys = Keys::from_json(&keys_reply.body).map_err(|e| format!("{addr}: keys: {e}"))?;
+    lap(&mut timings.keys);
     let nonce: [u8; 32] = random()?;
     let secret: [u8; 32] = random()?;
     let randomness = CredentialRandomness {
@@ -171,7 +215,9 @@ pub fn check(addr: &str, trust: &Trust, wireguard: Option<[u8; 32]>) -> Result<C
     };
     let req = challenge(&keys, &nonce, &secret, &randomness)
         .map_err(|e| format!("{addr}: making the credential: {e}"))?;
-    let reply = client.request("POST", "/st/attest/v1/quote", Some(&req.to_json()))?;
+    let body = req.to_json();
+    lap(&mut timings.challenge);
+    let reply = client.request("POST", "/st/attest/v1/quote", Some(&body))?;
     if reply.status != 200 {
         return Err(format!(
             "{addr}: POST quote: HTTP {}: {}",
@@ -181,6 +227,7 @@ pub fn check(addr: &str, trust: &Trust, wireguard: Option<[u8; 32]>) -> Result<C
     }
     let attestation =
         Attestation::from_json(&reply.body).map_err(|e| format!("{addr}: attestation: {e}"))?;
+    lap(&mut timings.quote);
     let tls_certificate = client
         .server_certificate()
         .ok_or("the agent presented no certificate")?;
@@ -200,11 +247,13 @@ pub fn check(addr: &str, trust: &Trust, wireguard: Option<[u8; 32]>) -> Result<C
         verify(&attestation, &exp(ServiceKey::WireGuard(wg)))
             .map_err(|e| format!("refused: {e}"))?;
     }
+    lap(&mut timings.verify);
     Ok(Checked {
         attestation,
         attestation_json: reply.body,
         verdict,
         tls_certificate,
+        timings,
     })
 }
 

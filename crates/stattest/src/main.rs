@@ -32,6 +32,10 @@ enum Cmd {
         /// Write the attestation received to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Print how long each part took on stderr (`stattest: timings: load .. ms, keys ..,
+        /// challenge .., quote .., verify .., total ..`).
+        #[arg(long)]
+        timings: bool,
     },
     /// Post a go-ahead (made with `stmgr deploy authorize`) to the agent.
     GoAhead {
@@ -51,12 +55,16 @@ fn run(cli: Cli) -> Result<(), String> {
             wireguard_key,
             json,
             out,
+            timings,
         } => {
             let wg = match wireguard_key {
                 Some(k) => Some(stattest::check::wireguard_key(&k)?),
                 None => None,
             };
             let checked = stattest::check::check(&t.agent, &t.trust(), wg)?;
+            if timings {
+                eprintln!("stattest: timings: {}", checked.timings.line());
+            }
             if let Some(out) = out {
                 std::fs::write(&out, &checked.attestation_json)
                     .map_err(|e| format!("{}: {e}", out.display()))?;
