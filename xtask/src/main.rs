@@ -64,8 +64,8 @@ enum Cmd {
     /// docs/benchmarks.md.
     BenchSigsum,
     /// Time to verify one attestation (st-attest on a real swtpm quote, release build) and to
-    /// make one credential; prints a table.
-    BenchAttest,
+    /// make one credential; prints a table. `--guest`: the round trip against the agent in QEMU.
+    BenchAttest(bench_attest::BenchAttestArgs),
     // New subcommands go here, plus one arm below.
 }
 
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         Cmd::E2e(args) => e2e::run(args),
         Cmd::BenchAge(args) => bench_age::run_bench_age(args),
         Cmd::BenchSigsum => bench_sigsum::run(),
-        Cmd::BenchAttest => bench_attest::run(),
+        Cmd::BenchAttest(args) => bench_attest::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

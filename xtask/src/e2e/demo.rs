@@ -1,8 +1,10 @@
 //! `cargo xtask demo`: the whole story on one machine. Installs what is missing, makes keys,
 //! builds and signs an OS package, serves it over HTTPS from nginx on loopback, builds the
 //! stboot image, boots it in QEMU and shows the serial console until the booted OS reports in.
-//! `--uefi`: the same story through UEFI firmware with a TPM ([`uefi`]).
+//! `--uefi`: the same story through UEFI firmware with a TPM ([`uefi`]). `--attest`: remote
+//! attestation of the booted OS and the authorised go-ahead ([`attest`]).
 
+mod attest;
 mod uefi;
 
 use std::path::PathBuf;
@@ -34,12 +36,25 @@ pub(crate) struct DemoArgs {
     /// predict` and the event log's replay. Exit 0 only when they all agree.
     #[arg(long)]
     pub(crate) uefi: bool,
+    /// Remote attestation: the OS package's test OS runs the attestation agent on a swtpm with
+    /// an EK certificate; `stattest check` accepts it (and refuses another trust policy), go-aheads
+    /// with too few signatures or for another boot are refused, two staff members authorise and
+    /// the agent serves; after a power cycle it waits again. Exit 0 only when all happened so.
+    #[arg(long, conflicts_with = "uefi")]
+    pub(crate) attest: bool,
 }
 
 /// Run the demo; Ok only when the booted OS reported in on the serial console (and, with
-/// `--uefi`, its PCRs are the predicted ones).
+/// `--uefi`, its PCRs are the predicted ones; with `--attest`, the attestation story went as
+/// expected).
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
-    if args.uefi { uefi::run() } else { run_direct() }
+    if args.attest {
+        attest::run()
+    } else if args.uefi {
+        uefi::run()
+    } else {
+        run_direct()
+    }
 }
 
 /// Steps 1 and 2 of both demos: the Debian packages (`packages` names the main ones) and the

@@ -10,6 +10,7 @@
 //! (an unpacked kernel .deb to use instead of downloading one).
 
 mod attest;
+pub(crate) mod attestbench;
 mod boot;
 pub(crate) mod bootbench;
 pub(crate) mod demo;
