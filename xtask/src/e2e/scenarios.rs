@@ -171,7 +171,7 @@ pub(crate) const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "attestation",
-        about: "issue 10: Sigsum-logged package with the agent, swtpm with an EK certificate -> stattest check accepts (another trust policy refused) -> go-ahead with 1 of 2 signatures and one for another boot refused -> 2 staff sign (stmgr deploy authorize) -> serving",
+        about: "issue 10: Sigsum-logged package with the agent, swtpm with an EK certificate -> stattest check accepts (another trust policy refused) -> go-ahead with 1 of 2 signatures and one for another boot refused -> 2 staff sign (stmgr deploy authorize) -> serving -> power cycle: new AK, waiting, the old go-ahead refused",
         run: super::attest::attestation,
     },
     Scenario {
