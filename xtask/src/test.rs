@@ -82,6 +82,8 @@ pub(crate) fn run(args: &TestArgs) -> Result<()> {
     }
 
     steps.run("layering", layering::check)?;
+    // The verifier is for clients too (a VPN app, a browser): it must keep building for wasm32.
+    steps.run("wasm32 build of st-attest", wasm32_check)?;
     // The committed test vectors are checked against a fresh generation by the
     // `st-testvectors` regenerate test, part of the workspace tests above.
     steps.run("e2e", e2e_check)?;
@@ -89,6 +91,26 @@ pub(crate) fn run(args: &TestArgs) -> Result<()> {
     steps.summary();
     say!("test: all steps passed");
     Ok(())
+}
+
+/// `cargo build -p st-attest --target wasm32-unknown-unknown` (adding the target first).
+fn wasm32_check() -> Result<()> {
+    const WASM: &str = "wasm32-unknown-unknown";
+    let installed =
+        crate::util::output(crate::util::cmd("rustup").args(["target", "list", "--installed"]))
+            .unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM) {
+        crate::util::run(crate::util::cmd("rustup").args(["target", "add", WASM]))?;
+    }
+    crate::util::run(cargo().args([
+        "build",
+        "--locked",
+        "-p",
+        "st-attest",
+        "--target",
+        WASM,
+        "--release",
+    ]))
 }
 
 /// End-to-end: every `cargo xtask e2e` scenario (QEMU, Debian kernel, nginx with TLS, test OS

@@ -36,7 +36,7 @@ pub(crate) trait Narrate {
 }
 
 /// The number of [`Narrate::step`] calls [`story`] makes.
-pub(crate) const STORY_STEPS: u32 = 12;
+pub(crate) const STORY_STEPS: u32 = 13;
 
 /// The e2e scenario's telling: numbered step lines in the log; the results are logged anyway
 /// (every host command's output by [`attempt`], the console markers by `wait_for`).
@@ -273,6 +273,60 @@ pub(crate) fn attestation(ctx: &Ctx<'_>) -> Result<()> {
     story(ctx, &mut Log(0))
 }
 
+/// `tpm2_checkquote` on the quote of a saved attestation: the AK public (TPM2B_PUBLIC) to PEM
+/// with `tpm2_print`, the signature over TPMS_ATTEST and its qualifying data (which
+/// `stattest check` already found to be its own nonce and secret) checked by tpm2-tools; a
+/// flipped byte of the qualifying data must make it fail.
+fn checkquote(ctx: &Ctx<'_>, saved: &Path) -> Result<String> {
+    let att = st_attest::Attestation::from_json(&fs::read(saved)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", saved.display()))?;
+    let quote =
+        st_attest::tpm::Quote::parse(&att.attest).map_err(|e| anyhow::anyhow!("attest: {e}"))?;
+    let dir = ctx.path("checkquote");
+    fs::create_dir_all(&dir)?;
+    let (msg, sig, public) = (
+        dir.join("quote.msg"),
+        dir.join("quote.sig"),
+        dir.join("ak.pub"),
+    );
+    fs::write(&msg, &att.attest)?;
+    fs::write(&sig, &att.signature)?;
+    fs::write(&public, &att.ak_public)?;
+    let pem = crate::util::output(
+        cmd("tpm2_print")
+            .args(["-t", "TPM2B_PUBLIC", "-f", "pem"])
+            .arg(&public),
+    )?;
+    let pem_file = dir.join("ak.pem");
+    fs::write(&pem_file, pem)?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let run_check = |q: &str| {
+        cmd("tpm2_checkquote")
+            .arg("-u")
+            .arg(&pem_file)
+            .arg("-m")
+            .arg(&msg)
+            .arg("-s")
+            .arg(&sig)
+            .args(["-q", q])
+            .output()
+            .map(|o| o.status.success())
+    };
+    let good = hex(&quote.extra_data);
+    ensure!(run_check(&good)?, "tpm2_checkquote refused the quote");
+    let mut wrong = quote.extra_data.clone();
+    if let Some(b) = wrong.first_mut() {
+        *b ^= 1;
+    }
+    ensure!(
+        !run_check(&hex(&wrong))?,
+        "tpm2_checkquote accepted the quote for other qualifying data"
+    );
+    Ok(format!(
+        "tpm2_checkquote: signature by the AK and qualifying data {good} verified (another value refused)"
+    ))
+}
+
 /// The whole story; every step asserts what it shows.
 pub(crate) fn story(ctx: &Ctx<'_>, n: &mut dyn Narrate) -> Result<()> {
     let Guest {
@@ -300,12 +354,18 @@ pub(crate) fn story(ctx: &Ctx<'_>, n: &mut dyn Narrate) -> Result<()> {
         "a third party checks the server: stattest check (EK certificate chain, credential \
          activation, fresh quote, event logs replayed, package signatures and Sigsum, TLS key bound)",
     );
-    let (ok, text) = attempt(&mut check_cmd(&agent))?;
+    let saved = ctx.path("attestation.json");
+    let (ok, text) = attempt(check_cmd(&agent).arg("--out").arg(&saved))?;
     ensure!(
         ok && text.contains("accepted: "),
         "stattest check refused the server: {text}"
     );
     n.show(key_line(&text, "accepted: "));
+
+    n.step(
+        "a standard tool checks the same quote: tpm2_checkquote (AK public as PEM via tpm2_print)",
+    );
+    n.show(&checkquote(ctx, &saved)?);
 
     n.step("the same check under another trust policy (another OS package signing root)");
     let other = ctx.signing_keys("other-root")?;
