@@ -126,13 +126,17 @@ fn read(path: &Path, max: u64) -> Result<Vec<u8>, String> {
 
 /// The trust policy directory through the one loader.
 pub fn load_trust_dir(dir: &Path) -> Result<TrustDir, String> {
-    TrustDir::load(|name, max| match std::fs::read(dir.join(name)) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => {
-            let _ = max;
-            Err(e)
-        }
+    TrustDir::load(|name, max| -> std::io::Result<Option<Vec<u8>>> {
+        use std::io::Read as _;
+        let file = match std::fs::File::open(dir.join(name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // One byte over the cap is enough for TrustDir to name the file as too large.
+        let mut bytes = Vec::new();
+        file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
     })
     .map_err(|e| format!("trust policy directory {}: {e}", dir.display()))
 }

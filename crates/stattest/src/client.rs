@@ -13,6 +13,19 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// Largest response body accepted (an attestation with two event logs is well under this).
 pub const MAX_RESPONSE: usize = 8 << 20;
+/// Longest status or header line, and most header lines, accepted from an agent.
+const MAX_LINE: u64 = 8 << 10;
+const MAX_HEADERS: usize = 64;
+
+/// One response line, at most [`MAX_LINE`] bytes (an agent is not trusted to be well-behaved).
+fn bounded_line<R: BufRead>(reader: &mut R) -> std::io::Result<String> {
+    let mut buf = Vec::new();
+    reader.take(MAX_LINE + 1).read_until(b'\n', &mut buf)?;
+    if buf.len() as u64 > MAX_LINE {
+        return Err(std::io::Error::other("response line over 8 KiB"));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
 
 /// Accepts the server's certificate (the TLS signature over the handshake is still checked, so
 /// the peer holds the key) and keeps it.
@@ -138,19 +151,21 @@ impl AgentClient {
             .and_then(|()| tls.flush())
             .map_err(|e| err("sending", &e))?;
         let mut reader = BufReader::new(tls);
-        let mut status_line = String::new();
-        reader
-            .read_line(&mut status_line)
-            .map_err(|e| err("reading", &e))?;
+        let status_line = bounded_line(&mut reader).map_err(|e| err("reading", &e))?;
         let status = status_line
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("{}: not an HTTP response: {status_line:?}", self.addr))?;
         let mut length = None;
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h).map_err(|e| err("reading", &e))?;
+        for n in 0.. {
+            if n > MAX_HEADERS {
+                return Err(format!(
+                    "{}: more than {MAX_HEADERS} header lines",
+                    self.addr
+                ));
+            }
+            let h = bounded_line(&mut reader).map_err(|e| err("reading", &e))?;
             let h = h.trim_end();
             if h.is_empty() {
                 break;

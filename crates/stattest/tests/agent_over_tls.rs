@@ -58,3 +58,37 @@ fn the_client_sees_the_agents_certificate_and_its_answers() {
         .unwrap();
     assert_eq!(reply.status, 400);
 }
+
+/// A hostile "agent" that answers with an endless header line, or endless headers: the client
+/// stops at its bounds with an error instead of reading without end.
+#[test]
+fn unbounded_responses_are_cut_off() {
+    use std::io::{Read, Write};
+    for answer in [
+        format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(64 << 10)),
+        format!("HTTP/1.1 200 OK\r\n{}", "X: y\r\n".repeat(1000)),
+    ] {
+        let keys = ServiceKeys::generate().unwrap();
+        let tls = st_agent::serve::tls_config(&keys).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(tls).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer.as_bytes());
+            let _ = s.flush();
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        });
+        let client = AgentClient::new(&addr).unwrap();
+        let e = client
+            .request("GET", "/st/attest/v1/keys", None)
+            .unwrap_err();
+        assert!(
+            e.contains("over 8 KiB") || e.contains("more than 64 header lines"),
+            "{e}"
+        );
+    }
+}

@@ -39,22 +39,25 @@ fn refused(text: String) -> io::Error {
     io::Error::other(DecryptError(text))
 }
 
-/// What a body turned out to be.
-enum Kind {
+/// What a body turned out to be: an age file carries the identities that will decrypt it.
+enum Kind<'a> {
     Plain,
-    Age,
+    Age(&'a Identities),
 }
 
 /// The decision on the first bytes of a body.
-fn classify(head: &[u8], identities: Option<&Identities>, what: &str) -> Result<Kind, String> {
+fn classify<'a>(
+    head: &[u8],
+    identities: Option<&'a Identities>,
+    what: &str,
+) -> Result<Kind<'a>, String> {
     if st_age::is_encrypted(head) {
-        if identities.is_none() {
-            return Err(format!(
+        identities.map(Kind::Age).ok_or_else(|| {
+            format!(
                 "{what} is age-encrypted, but the trust policy directory has no \
                  decryption_identities"
-            ));
-        }
-        Ok(Kind::Age)
+            )
+        })
     } else if st_age::is_armored(head) {
         Err(format!(
             "{what} is an ASCII-armored age file; only binary age files are decrypted \
@@ -74,12 +77,9 @@ pub fn descriptor_plaintext(
 ) -> Result<(Vec<u8>, bool), String> {
     match classify(&bytes, identities, "descriptor")? {
         Kind::Plain => Ok((bytes, false)),
-        Kind::Age => match identities {
-            Some(ids) => st_age::decrypt_to_vec(ids, &bytes, max)
-                .map(|plain| (plain, true))
-                .map_err(|e| format!("descriptor: decrypting: {e}")),
-            None => Err("descriptor: no identities".into()),
-        },
+        Kind::Age(ids) => st_age::decrypt_to_vec(ids, &bytes, max)
+            .map(|plain| (plain, true))
+            .map_err(|e| format!("descriptor: decrypting: {e}")),
     }
 }
 
@@ -125,12 +125,12 @@ impl<'a> ArchiveSink<'a> {
     /// Leave the sniffing state with the bytes seen so far.
     fn decide(&mut self, head: Vec<u8>) -> io::Result<()> {
         let kind = classify(&head, self.identities, "archive").map_err(refused)?;
-        self.state = match (kind, self.identities) {
-            (Kind::Age, Some(ids)) => {
+        self.state = match kind {
+            Kind::Age(ids) => {
                 log::info!("archive is age-encrypted: decrypting as it arrives");
                 State::Age(Box::new(Decryptor::new(ids, self.buffer()?)))
             }
-            _ => State::Plain(Box::new(self.buffer()?)),
+            Kind::Plain => State::Plain(Box::new(self.buffer()?)),
         };
         self.feed(&head)
     }
