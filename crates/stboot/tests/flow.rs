@@ -1220,3 +1220,114 @@ fn the_sigsum_policy_is_measured_into_pcr_13() {
         tpm.pcrs[&(st_measure::Bank::Sha256.alg_id(), 13)].as_slice()
     );
 }
+
+// Sigsum-logged OS packages (ST 1.3): the scenario vectors' real proofs (`cases/sigsum-*`,
+// `cases/plain-when-logging-required`) under their trust directories (`trust/sigsum-1`,
+// `trust/sigsum-required-1`: the test log's Sigsum policy, 2-of-3 witnesses).
+
+const SIGSUM_ARCHIVE_URL: &str = "https://a.example/os.zip";
+
+/// The vectors' `case` served at a.example under the trust directory `trust`.
+fn sigsum_env(trust: &'static str, case: &str) -> FakeEnv {
+    let mut env = FakeEnv::new(&host_config("https://a.example/os.json"));
+    env.policy = trust;
+    let (json, zip) = package(case, SIGSUM_ARCHIVE_URL);
+    env.serve("https://a.example/os.json", vec![Answer::Body(json)]);
+    env.serve(SIGSUM_ARCHIVE_URL, vec![Answer::Body(zip)]);
+    env
+}
+
+/// Accepted, the one signature a Sigsum proof that counted, logged as the vectors' log wrote
+/// it (6 leaves, the package's at index 3, witnesses 1 and 2 cosigned).
+fn assert_logged(trust: &'static str, case: &str) {
+    let env = &mut sigsum_env(trust, case);
+    let ready = flow::run(env, &opts()).unwrap_or_else(|f| panic!("{trust}/{case}: {f}"));
+    assert_eq!(ready.source, SIGSUM_ARCHIVE_URL);
+    let report = ready.verified.report();
+    assert_eq!((report.valid(), report.found()), (1, 1));
+    let o = &report.outcomes[0];
+    assert_eq!(o.kind, st_verify::SignatureKind::SigsumProof);
+    assert!(o.verdict.is_ok(), "{:?}", o.verdict);
+    let logged = o
+        .logged
+        .as_ref()
+        .expect("a counted proof says what was logged");
+    assert_eq!((logged.tree_size, logged.leaf_index), (6, 3));
+    assert_eq!(
+        logged.witnesses,
+        ["witness-1.example.org", "witness-2.example.org"]
+    );
+    // The log is the policy's (named by the hash of the key on its `log` line).
+    let policy_text = std::fs::read(
+        vectors()
+            .join("trust")
+            .join(trust)
+            .join("ospkg_trust_policy"),
+    );
+    let policy = st_verify::st_sigsum::Policy::parse(&policy_text.unwrap()).unwrap();
+    assert_eq!(policy.logs().len(), 1);
+    assert_eq!(logged.log, policy.logs()[0].key_hash);
+    assert_eq!(
+        logged.log_url.as_deref(),
+        Some("https://log.example.org/test")
+    );
+}
+
+/// Refused at the fetch stage (every URL failed), the attempt naming `reason`.
+fn assert_refused(trust: &'static str, case: &str, reason: &str) {
+    let env = &mut sigsum_env(trust, case);
+    let f = flow::run(env, &opts()).map(|r| r.source).unwrap_err();
+    assert_eq!(f.stage(), flow::Stage::Fetch, "{f}");
+    assert!(!f.attempts.is_empty(), "{f}");
+    for a in &f.attempts {
+        assert!(
+            a.contains(SIGSUM_ARCHIVE_URL)
+                && a.contains("rejected: 0 valid of 1 signatures, 1 required"),
+            "{a}"
+        );
+        assert!(a.contains(reason), "{a} lacks {reason:?}");
+    }
+}
+
+#[test]
+fn sigsum_logged_package_is_accepted() {
+    assert_logged("sigsum-1", "sigsum-logged");
+}
+
+#[test]
+fn sigsum_logged_package_is_accepted_when_logging_is_required() {
+    assert_logged("sigsum-required-1", "sigsum-logged-when-logging-required");
+}
+
+#[test]
+fn plain_signature_is_refused_as_not_logged_when_logging_is_required() {
+    assert_refused(
+        "sigsum-required-1",
+        "plain-when-logging-required",
+        "signature 0: a valid plain signature, but the trust policy requires Sigsum-logged \
+         signatures (ospkg_sigsum_required) and this one is not logged",
+    );
+}
+
+#[test]
+fn attack_proof_with_too_few_witnesses_is_refused() {
+    assert_refused(
+        "sigsum-1",
+        "sigsum-quorum-not-met",
+        "witness quorum not met",
+    );
+}
+
+#[test]
+fn attack_proof_for_another_archive_is_refused() {
+    assert_refused(
+        "sigsum-1",
+        "sigsum-proof-for-another-archive",
+        "made for another message",
+    );
+}
+
+#[test]
+fn proof_without_a_sigsum_policy_does_not_count() {
+    assert_refused("policy-1", "sigsum-no-policy", "no ospkg_trust_policy");
+}
